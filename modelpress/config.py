@@ -1,0 +1,192 @@
+"""Typed, frozen configuration objects and the translation of validation failures into located messages.
+
+Every stage config subclasses :class:`StageConfig`: pydantic with ``frozen=True`` and ``extra="forbid"``, so an
+unknown key or a wrong type is rejected before anything runs. :func:`validation_message` turns pydantic's errors into
+the house format, with the path of the offending value, e.g. ``stages[2].sparsity: expected a number in [0, 1), got
+1.5``.
+
+Example:
+    >>> from pydantic import Field
+    >>> class Demo(StageConfig, tag="demo-config"):
+    ...     sparsity: float = Field(0.5, ge=0, lt=1)
+    >>> Demo(sparsity=0.9).sparsity
+    0.9
+    >>> parse_config(Demo, {"sparsity": 1.5}, where="stages[2]")
+    Traceback (most recent call last):
+    ...
+    modelpress.errors.ConfigError: stages[2].sparsity: expected a number in [0, 1), got 1.5
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
+
+from modelpress.errors import ConfigError
+
+__all__ = ["FinetuneConfig", "Frozen", "StageConfig", "parse_config", "validation_message"]
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class Frozen(BaseModel):
+    """Base of every modelpress config: immutable, unknown keys forbidden, enums stored as their values."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False, validate_default=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-able dict (enums as values) that :func:`parse_config` turns back into an equal object."""
+        return self.model_dump(mode="json")
+
+
+class FinetuneConfig(Frozen):
+    """How a stage fine-tunes the model after it is applied (``None`` on a stage means: no fine-tuning).
+
+    Example:
+        >>> FinetuneConfig(epochs=2).lr
+        0.001
+    """
+
+    epochs: float = Field(1, gt=0, le=1000, description="passes over the task's training data; fractions allowed")
+    lr: float = Field(1e-3, gt=0, le=10, description="learning rate of the optimizer")
+    batch_size: int = Field(64, ge=1, le=65536)
+    optimizer: str = Field("adam", pattern="^(adam|adamw|sgd)$")
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
+    schedule: str = Field("cosine", pattern="^(constant|cosine)$", description="learning-rate schedule over the run")
+
+
+class StageConfig(Frozen):
+    """Base of stage configs. A subclass names its recipe tag: ``class Cast(StageConfig, tag="cast")``.
+
+    Every stage may fine-tune afterwards (``finetune``) and may be given a display ``name`` for reports.
+    """
+
+    tag: ClassVar[str] = ""
+    name: str | None = Field(None, description="label in the History and reports; defaults to the tag")
+    finetune: FinetuneConfig | None = None
+
+    def __init_subclass__(cls, tag: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if tag:
+            cls.tag = tag
+
+    @property
+    def label(self) -> str:
+        """The stage's display name."""
+        return self.name or self.tag
+
+
+def _bounds(ctx: dict[str, Any] | None, field_info: Any) -> str | None:
+    """Describe the numeric interval a field accepts, e.g. ``[0, 1)``, from its declared constraints."""
+    lo = hi = None
+    lo_closed = hi_closed = True
+    for meta in getattr(field_info, "metadata", []) or []:
+        for attr, is_lo, closed in (("ge", True, True), ("gt", True, False), ("le", False, True), ("lt", False, False)):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                if is_lo:
+                    lo, lo_closed = value, closed
+                else:
+                    hi, hi_closed = value, closed
+    if lo is None and hi is None:
+        return None
+    left = ("[" if lo_closed else "(") + (f"{lo:g}" if lo is not None else "-inf")
+    right = (f"{hi:g}" if hi is not None else "inf") + ("]" if hi_closed else ")")
+    return f"{left}, {right}"
+
+
+def _field_info(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """Follow a pydantic error location through nested models to the FieldInfo it points at (or None)."""
+    current: Any = model
+    info = None
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if not isinstance(part, str) or fields is None or part not in fields:
+            return info if isinstance(part, int) else None
+        info = fields[part]
+        annotation = info.annotation
+        current = next(
+            (a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)),
+            None,
+        )
+    return info
+
+
+def _format_loc(where: str, loc: tuple[Any, ...]) -> str:
+    path = where
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path
+
+
+def _one_message(model: type[BaseModel], where: str, err: ErrorDetails) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    got = err.get("input")
+    info = _field_info(model, loc)
+    path = _format_loc(where, loc)
+    if kind == "extra_forbidden":
+        known = ", ".join(sorted(_known_keys(model, loc[:-1])))
+        return f"{path}: unknown key. Fix: remove it or use one of: {known}"
+    if kind == "missing":
+        return f"{path}: required key is missing. Fix: add it"
+    if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
+        bounds = _bounds(err.get("ctx"), info)
+        return f"{path}: expected a number in {bounds}, got {got!r}"
+    if kind in {"float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"}:
+        expected = "an integer" if kind.startswith("int") else "a number"
+        bounds = _bounds(err.get("ctx"), info) if info is not None else None
+        return f"{path}: expected {expected}{' in ' + bounds if bounds else ''}, got {got!r}"
+    if kind in {"enum", "literal_error", "string_pattern_mismatch"}:
+        options = (err.get("ctx") or {}).get("expected") or (err.get("ctx") or {}).get("pattern", "")
+        options = str(options).strip("^$()").replace("|", ", ")
+        return f"{path}: expected one of {options}, got {got!r}"
+    return f"{path}: {err['msg'].lower()}, got {got!r}"
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", {})
+        if isinstance(part, str) and part in fields:
+            annotation = fields[part].annotation
+            current = next(
+                (a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)),
+                current,
+            )
+    return list(getattr(current, "model_fields", {}))
+
+
+def validation_message(model: type[BaseModel], error: ValidationError, where: str = "") -> str:
+    """Render a pydantic ValidationError as one or more ``path: expected …, got …`` lines (one per failure).
+
+    Example:
+        >>> try:
+        ...     FinetuneConfig(epochs=-1)
+        ... except ValidationError as e:
+        ...     print(validation_message(FinetuneConfig, e, "stages[0].finetune"))
+        stages[0].finetune.epochs: expected a number in (0, 1000], got -1
+    """
+    return "\n".join(_one_message(model, where, err) for err in error.errors())
+
+
+def parse_config(model: type[C], data: Any, where: str = "") -> C:
+    """Validate ``data`` (a mapping) into ``model``, raising :class:`ConfigError` with located messages.
+
+    Example:
+        >>> parse_config(FinetuneConfig, {"epochs": 2}).epochs
+        2.0
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(where or model.__name__, "a mapping of keys to values", f"<{type(data).__name__}>",
+                          "write the section as `key: value` lines")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(validation_message(model, e, where)) from None

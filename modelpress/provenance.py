@@ -1,0 +1,76 @@
+"""How a model can be rebuilt without pickle: where it came from, and the architecture changes applied since.
+
+A compressed file stores tensors and this record (JSON). ``unpack`` builds the base model from ``source``, replays
+each architecture transform's *structure* (e.g. replace a Linear by a factorized pair of the recorded rank), then
+loads the tensors. Stages that change a model's structure register a rebuilder with :data:`REBUILDERS` and call
+:func:`record_transform`; stages that only change values (pruning masks applied, clustering) record nothing.
+
+Example:
+    >>> import torch
+    >>> model = torch.nn.Linear(2, 2)
+    >>> set_provenance(model, Provenance(source={"kind": "factory", "ref": "torch.nn:Identity"}))
+    >>> record_transform(model, {"type": "note-only"})
+    >>> get_provenance(model).transforms
+    [{'type': 'note-only'}]
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from modelpress.registry import Registry
+
+__all__ = ["REBUILDERS", "Provenance", "get_provenance", "record_transform", "replay_transforms", "set_provenance"]
+
+_ATTR = "_modelpress_provenance"
+
+# type tag of a transform record -> function(model, record) -> model with that structure (values loaded later)
+REBUILDERS: Registry[str, Callable[[nn.Module, dict[str, Any]], nn.Module]] = Registry("architecture transform")
+
+
+@dataclass
+class Provenance:
+    """``source``: how to build the base model, e.g. ``{"kind": "zoo", "name": "lenet5", "task": "mnist5k"}``,
+    ``{"kind": "factory", "ref": "pkg.mod:fn"}`` or ``{"kind": "hf", "path": "/dir"}``.
+    ``transforms``: ordered JSON records of structure changes since."""
+
+    source: dict[str, Any]
+    transforms: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form stored in a compressed file's metadata."""
+        return {"source": copy.deepcopy(self.source), "transforms": copy.deepcopy(self.transforms)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+        """Inverse of :meth:`to_dict`."""
+        return cls(source=dict(data["source"]), transforms=[dict(t) for t in data.get("transforms", [])])
+
+
+def set_provenance(model: nn.Module, provenance: Provenance) -> None:
+    """Attach a provenance record to a model (kept through ``copy.deepcopy``)."""
+    object.__setattr__(model, _ATTR, provenance)
+
+
+def get_provenance(model: nn.Module) -> Provenance | None:
+    """The model's provenance record, or None for a model modelpress did not build."""
+    return getattr(model, _ATTR, None)
+
+
+def record_transform(model: nn.Module, record: dict[str, Any]) -> None:
+    """Append a structure change to the model's provenance (no-op for a model without one)."""
+    prov = get_provenance(model)
+    if prov is not None:
+        prov.transforms.append(copy.deepcopy(record))
+
+
+def replay_transforms(model: nn.Module, transforms: list[dict[str, Any]]) -> nn.Module:
+    """Apply each recorded transform's structure change, in order, using the registered rebuilders."""
+    for record in transforms:
+        model = REBUILDERS.get(record["type"], fix="this file needs a newer modelpress")(model, record)
+    return model
