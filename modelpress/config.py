@@ -79,6 +79,10 @@ class StageConfig(Frozen):
         return self.name or self.tag
 
 
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def _bounds(ctx: dict[str, Any] | None, field_info: Any) -> str | None:
     """Describe the numeric interval a field accepts, e.g. ``[0, 1)``, from its declared constraints."""
     lo = hi = None
@@ -93,8 +97,8 @@ def _bounds(ctx: dict[str, Any] | None, field_info: Any) -> str | None:
                     hi, hi_closed = value, closed
     if lo is None and hi is None:
         return None
-    left = ("[" if lo_closed else "(") + (f"{lo:g}" if lo is not None else "-inf")
-    right = (f"{hi:g}" if hi is not None else "inf") + ("]" if hi_closed else ")")
+    left = ("[" if lo_closed else "(") + (_number(lo) if lo is not None else "-inf")
+    right = (_number(hi) if hi is not None else "inf") + ("]" if hi_closed else ")")
     return f"{left}, {right}"
 
 

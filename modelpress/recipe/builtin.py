@@ -1,0 +1,19 @@
+"""Import every built-in technique module once, so their stages are registered.
+
+Example:
+    >>> load_builtin_stages()
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["BUILTIN_STAGE_MODULES", "load_builtin_stages"]
+
+BUILTIN_STAGE_MODULES = ("modelpress.quantize.cast",)
+
+
+def load_builtin_stages() -> None:
+    """Register the built-in stages (idempotent)."""
+    for name in BUILTIN_STAGE_MODULES:
+        importlib.import_module(name)
