@@ -30,4 +30,4 @@ lint: setup
 	$(VENV)/bin/ruff check modelpress tests benchmarks
 
 clean-cache:
-	rm -rf .cache/modelpress
+	rm -rf $${MODELPRESS_CACHE:-$$HOME/.cache/modelpress}

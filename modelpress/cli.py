@@ -36,12 +36,11 @@ __all__ = ["main"]
 
 def _task_for(model_spec: str, task_spec: str | None) -> Any:
     from modelpress.tasks.registry import resolve_task
-    from modelpress.zoo import ZOO
+    from modelpress.zoo import zoo_entry
 
     if task_spec is None:
-        name = model_spec[4:] if model_spec.startswith("zoo:") else None
-        if name in ZOO:
-            task_spec = ZOO[name].default_task
+        if model_spec.startswith("zoo:"):
+            task_spec = zoo_entry(model_spec[4:]).default_task  # an unknown name fails here, listing known ones
         else:
             raise ModelpressError("--task", "a task name for a model outside the zoo", "<nothing>",
                                   "add --task mnist5k (or digits, sentences, package.module:factory)")
@@ -191,7 +190,8 @@ def _parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         p.add_argument("--quiet", action="store_true", help="no progress output")
-        p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+        # SUPPRESS: a subcommand's default must not overwrite a --debug given before the subcommand
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
 
     p = sub.add_parser("analyze", help="parameters, nonzeros, FLOPs, bytes, latency, memory per layer")
     p.add_argument("model")

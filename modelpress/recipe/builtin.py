@@ -10,7 +10,8 @@ import importlib
 
 __all__ = ["BUILTIN_STAGE_MODULES", "load_builtin_stages"]
 
-BUILTIN_STAGE_MODULES = ("modelpress.quantize.cast",)
+BUILTIN_STAGE_MODULES = ("modelpress.quantize.cast", "modelpress.prune.oneshot", "modelpress.prune.gradual",
+                         "modelpress.prune.lottery")
 
 
 def load_builtin_stages() -> None:

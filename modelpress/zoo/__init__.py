@@ -22,7 +22,7 @@ from modelpress.provenance import Provenance, set_provenance
 from modelpress.task import ClassificationTask, Task
 from modelpress.zoo.models import LeNet5, LeNet300, MobileNetSmall, ResNetSmall
 
-__all__ = ["ZOO", "ZooEntry", "build_architecture", "load"]
+__all__ = ["ZOO", "ZooEntry", "build_architecture", "zoo_entry", "load"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ ZOO: dict[str, ZooEntry] = {
 }
 
 
-def _entry(name: str) -> ZooEntry:
+def zoo_entry(name: str) -> ZooEntry:
+    """The zoo entry ``name``, or a ConfigError listing the known names."""
     if name not in ZOO:
         raise ConfigError("zoo model", f"one of {', '.join(sorted(ZOO))}", name, f"use zoo:{sorted(ZOO)[0]}, say")
     return ZOO[name]
@@ -63,7 +64,7 @@ def build_architecture(source: dict[str, Any]) -> nn.Module:
         >>> type(build_architecture({"kind": "zoo", "name": "lenet5", "in_shape": [1, 28, 28], "num_classes": 10}))
         <class 'modelpress.zoo.models.LeNet5'>
     """
-    entry = _entry(source["name"])
+    entry = zoo_entry(source["name"])
     if entry.trained_here:
         return entry.build(in_shape=tuple(source["in_shape"]), num_classes=int(source["num_classes"]))
     return entry.build()
@@ -74,7 +75,7 @@ def load(name: str, task: Task | None = None) -> nn.Module:
 
     The returned model carries its provenance, so ``pack`` can record how to rebuild it.
     """
-    entry = _entry(name)
+    entry = zoo_entry(name)
     if not entry.trained_here:
         model = entry.build()
         set_provenance(model, Provenance(source={"kind": "zoo", "name": name}))

@@ -1,0 +1,70 @@
+"""modelpress: model compression for PyTorch with real bytes, real speed and held-out accuracy.
+
+The curated public API: tasks and the zoo, the verbs, recipes and ``run``, ``pack``/``unpack``, analysis and the
+report. Importing the package is cheap; heavy parts load on first use.
+
+Example:
+    >>> import modelpress as mp
+    >>> recipe = mp.parse_recipe({"stages": [{"type": "cast", "dtype": "bfloat16"}]})
+    >>> recipe.stages[0].tag
+    'cast'
+"""
+
+from __future__ import annotations
+
+from modelpress import zoo
+from modelpress.analyze import Profile, count_flops, profile_model
+from modelpress.config import FinetuneConfig, StageConfig
+from modelpress.errors import (
+    ConfigError,
+    ExportError,
+    FormatError,
+    ModelpressError,
+    TaskError,
+    UnsupportedLayerError,
+)
+from modelpress.history import History, HistoryRow, LayerRow, Skip
+from modelpress.pack import pack, unpack
+from modelpress.quantize import CastConfig, quantize_
+from modelpress.recipe import Recipe, Result, apply_stage, load_recipe, parse_recipe, run
+from modelpress.sources import load_model
+from modelpress.task import ClassificationTask, Task
+from modelpress.tasks.registry import resolve_task
+from modelpress.train import Callback, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Callback",
+    "CastConfig",
+    "ClassificationTask",
+    "ConfigError",
+    "ExportError",
+    "FinetuneConfig",
+    "FormatError",
+    "History",
+    "HistoryRow",
+    "LayerRow",
+    "ModelpressError",
+    "Profile",
+    "Recipe",
+    "Result",
+    "Skip",
+    "StageConfig",
+    "Task",
+    "TaskError",
+    "UnsupportedLayerError",
+    "apply_stage",
+    "count_flops",
+    "fit",
+    "load_model",
+    "load_recipe",
+    "pack",
+    "parse_recipe",
+    "profile_model",
+    "quantize_",
+    "resolve_task",
+    "run",
+    "unpack",
+    "zoo",
+]
