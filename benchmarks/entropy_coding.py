@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelpress.codec import CODECS, DTYPES, Node, Spec, SymbolSpec, TensorSpec, build_node
+from modelpress.codec.ans_model import decode_table
 from modelpress.codec.choose import Planner
 from modelpress.codec.sparse import SPARSE
 from modelpress.codec.varint import leb128_decode
@@ -97,7 +98,7 @@ def side_bytes(name: str, params: dict, data: np.ndarray, alphabet: int, count: 
         head = (alphabet + 1) // 2
         lanes = -(-count // params["lane"])
         return head + leb128_decode(data[head:], lanes, 5, name)[1]
-    return leb128_decode(data, alphabet, 3, name)[1] + 8 * params["lanes"]
+    return decode_table(data, alphabet, name)[1] + 8 * params["lanes"]
 
 
 def run_modelpress(name: str, symbols: np.ndarray, alphabet: int, repeat: int) -> tuple[int, int, float, float]:

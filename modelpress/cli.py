@@ -170,7 +170,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     data = {"file": args.file, "bytes": total, "tensors": rows}
     lines = [f"{args.file}: {total:,} bytes, {len(rows)} tensors"]
     for r in rows:
-        lines.append(f"  {r['name']:<40} {r['dtype']:<9} {str(r['shape']):<16} {r['stored_bytes']:>10,} B "
+        lines.append(f"  {r['name']:<40} {r['dtype']:<9} {r['shape']!s:<16} {r['stored_bytes']:>10,} B "
                      f"{r['bits_per_element']:>7.3f} bits/elem  {r['chain']}")
     _emit(args, data, "\n".join(lines))
     return 0

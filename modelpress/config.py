@@ -102,6 +102,12 @@ def _bounds(ctx: dict[str, Any] | None, field_info: Any) -> str | None:
     return f"{left}, {right}"
 
 
+def _model_in(annotation: Any, default: Any) -> Any:
+    """The pydantic model class inside an annotation such as ``FinetuneConfig | None`` (else ``default``)."""
+    candidates = getattr(annotation, "__args__", (annotation,))
+    return next((a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)), default)
+
+
 def _field_info(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
     """Follow a pydantic error location through nested models to the FieldInfo it points at (or None)."""
     current: Any = model
@@ -112,10 +118,7 @@ def _field_info(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
             return info if isinstance(part, int) else None
         info = fields[part]
         annotation = info.annotation
-        current = next(
-            (a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)),
-            None,
-        )
+        current = _model_in(annotation, None)
     return info
 
 
@@ -160,10 +163,7 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         fields = getattr(current, "model_fields", {})
         if isinstance(part, str) and part in fields:
             annotation = fields[part].annotation
-            current = next(
-                (a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)),
-                current,
-            )
+            current = _model_in(annotation, current)
     return list(getattr(current, "model_fields", {}))
 
 

@@ -25,15 +25,21 @@ from typing import Any, ClassVar, cast
 
 import numpy as np
 
-from modelpress.codec.ans_model import MAX_PRECISION, choose_precision, coded_bits, quantize
+from modelpress.codec.ans_model import (
+    MAX_PRECISION,
+    choose_precision,
+    coded_bits,
+    decode_table,
+    encode_table,
+    quantize,
+    table_size,
+)
 from modelpress.codec.base import Codec, Split, check_range, register
 from modelpress.codec.streams import Spec, SymbolSpec
-from modelpress.codec.varint import leb128_decode, leb128_encode, leb128_size
 from modelpress.errors import FormatError
 
-__all__ = ["ANS", "FREQ_BYTES", "SCALAR_LANES", "Ans", "default_lanes"]
+__all__ = ["ANS", "SCALAR_LANES", "Ans", "default_lanes"]
 
-FREQ_BYTES = 3  # a frequency (at most 2^16) is a LEB128 integer of at most 3 bytes
 SCALAR_LANES = 16  # below this many lanes, code with a Python loop (~1 us/symbol) rather than numpy steps
 _LOW = np.uint64(1 << 32)  # states live in [2^32, 2^64)
 _WORD = np.uint64(32)
@@ -164,10 +170,10 @@ class Ans(Codec):
     """Parameters ``precision`` (frequencies sum to ``2^precision``, 1-16) and ``lanes`` (1 to count).
 
     Example:
-        >>> ANS.check({"precision": 12, "lanes": 2}, SymbolSpec(4, 100), 19, "node")
+        >>> ANS.check({"precision": 12, "lanes": 2}, SymbolSpec(4, 100), 17, "node")
         Traceback (most recent call last):
         ...
-        modelpress.errors.FormatError: node: expected nbytes >= 20 (frequency table and lane states), got 19
+        modelpress.errors.FormatError: node: expected nbytes >= 18 (frequency table and lane states), got 17
     """
 
     name = "ans"
@@ -181,7 +187,7 @@ class Ans(Codec):
             raise FormatError(where, "a stream of at least 1 symbol for ans", spec.count)
         check_range(where, "precision", params["precision"], 1, MAX_PRECISION)
         check_range(where, "lanes", params["lanes"], 1, spec.count)
-        least = spec.alphabet + 8 * params["lanes"]
+        least = 2 + 8 * params["lanes"]  # at least two nonzero frequencies, and the lane states
         if nbytes < least:
             raise FormatError(where, f"nbytes >= {least} (frequency table and lane states)", nbytes)
         return []
@@ -194,7 +200,7 @@ class Ans(Codec):
         _, freqs, bits = choose_precision(hist)
         lanes = default_lanes(spec.count, bits / 8)
         words = max(0, -(-int(bits - 16 * lanes) // 32))
-        return int(leb128_size(freqs).sum()) + 8 * lanes + 4 * words, False
+        return table_size(freqs) + 8 * lanes + 4 * words, False
 
     def split(self, values: np.ndarray, spec: Spec, **choice: Any) -> Split:
         """Quantize the histogram (at ``precision`` if given), then code; needs two distinct symbols."""
@@ -210,7 +216,7 @@ class Ans(Codec):
             precision, freqs, bits = choose_precision(hist)
         lanes = int(choice.get("lanes", default_lanes(spec.count, bits / 8)))
         states, words = _encode(values.astype(np.uint8), freqs, precision, lanes)
-        data = leb128_encode(freqs) + states.astype("<u8").tobytes() + words.astype("<u4").tobytes()
+        data = encode_table(freqs) + states.astype("<u8").tobytes() + words.astype("<u4").tobytes()
         return Split({"precision": precision, "lanes": lanes}, data)
 
     def join(self, params: Mapping[str, Any], spec: Spec, data: np.ndarray, children: Mapping[str, np.ndarray],
@@ -218,8 +224,7 @@ class Ans(Codec):
         """Validate the table, states and word count, then decode."""
         spec = cast(SymbolSpec, spec)
         precision, lanes = params["precision"], params["lanes"]
-        freqs, used = leb128_decode(data, spec.alphabet, FREQ_BYTES, f"{where} frequencies")
-        freqs = freqs.astype(np.int64)
+        freqs, used = decode_table(data, spec.alphabet, f"{where} frequencies")
         if int(freqs.sum()) != 1 << precision or np.count_nonzero(freqs) < 2:
             raise FormatError(where, f"frequencies summing to 2^{precision} with two or more nonzero",
                               f"<sum {int(freqs.sum())}, {np.count_nonzero(freqs)} nonzero>")

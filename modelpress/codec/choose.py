@@ -13,7 +13,7 @@ Example:
     >>> values[::10] = 0x3F800000  # 1.0f every 10th element
     >>> node = Planner().plan(values, TensorSpec(DTYPES["float32"], 1000)).build()
     >>> node.size, node.text()[:22]
-    (26, 'sparse[escape,bits=4](')
+    (18, 'sparse[escape,bits=4](')
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelpress.codec.base import Split
+from modelpress.codec.bitpack import BITPACK, min_bits
 from modelpress.codec.catalog import SYMBOL_CODECS, TENSOR_CODECS
 from modelpress.codec.chain import build_node
+from modelpress.codec.codebook import CODEBOOK
+from modelpress.codec.dense import DENSE
 from modelpress.codec.node import Node
 from modelpress.codec.streams import Spec, SymbolSpec, TensorSpec
 
@@ -63,7 +66,7 @@ class Planner:
     def plan(self, values: np.ndarray, spec: Spec, min_size: int = 0, allow_sparse: bool = True) -> Plan:
         """The smallest plan for a stream whose size is at least ``min_size`` (the expansion bound of the root).
 
-        Falls back to ``dense`` (tensors) when no candidate reaches ``min_size``.
+        When no candidate reaches ``min_size``, falls back to a codebook with one bit or more per index, or ``dense``.
         """
         key = (repr(spec), allow_sparse, hashlib.blake2b(values.tobytes(), digest_size=16).hexdigest())
         if min_size == 0 and key in self._memo:
@@ -105,9 +108,26 @@ class Planner:
                 size = len(split.data) + sum(plan.size for _, plan in children)
                 if size >= min_size and (best is None or size < best.size):
                     best = Plan(size, _assembler(codec.name, spec, split, children))
-        if best is None:  # nothing reached min_size: dense always satisfies the expansion bound
-            split = TENSOR_CODECS[0].split(values, spec)
-            best = Plan(len(split.data), _assembler(TENSOR_CODECS[0].name, spec, split, []))
+        if best is None or min_size > 0:  # the bound binds: a bit-packed codebook may beat what reaches it
+            fallback = self._fallback(values, spec)
+            if best is None or fallback.size < best.size:
+                best = fallback
+        return best
+
+    def _fallback(self, values: np.ndarray, spec: TensorSpec) -> Plan:
+        """A plan that always meets the expansion bound: a codebook with at least one bit per index (>= count / 8
+        bytes, enough for every dtype) if it applies, else ``dense``. Used when the bound binds (huge constant
+        tensors), where it beats byte planes of one-bit Huffman codes."""
+        dense = DENSE.split(values, spec)
+        best = Plan(len(dense.data), _assembler(DENSE.name, spec, dense, []))
+        if CODEBOOK.choices(values, spec):
+            split = CODEBOOK.split(values, spec)
+            (name, indices, index_spec), = split.children
+            bits = {"bits": max(1, min_bits(int(split.params["size"])))}
+            size = len(split.data) + (index_spec.count * bits["bits"] + 7) // 8
+            if size < best.size:
+                child = Plan(size, lambda: build_node(BITPACK.name, indices, index_spec, bits, None))
+                best = Plan(size, _assembler(CODEBOOK.name, spec, split, [(name, child)]))
         return best
 
 

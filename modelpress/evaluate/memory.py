@@ -13,6 +13,11 @@ Example:
 
 from __future__ import annotations
 
+import os
+
+# Kineto (torch's profiler backend) prints start/stop lines on stderr at its default log level; read at its first use.
+os.environ.setdefault("KINETO_LOG_LEVEL", "99")
+
 import torch
 from torch import Tensor, nn
 from torch.profiler import ProfilerActivity, profile

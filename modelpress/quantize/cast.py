@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import torch
@@ -28,7 +28,7 @@ __all__ = ["CastConfig", "FloatDtype", "cast_model", "quantize_"]
 _HOOKED = "_modelpress_cast_hooks"
 
 
-class FloatDtype(str, Enum):
+class FloatDtype(StrEnum):
     """Reduced floating-point precisions."""
 
     float16 = "float16"

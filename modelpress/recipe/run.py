@@ -72,8 +72,8 @@ def measure(model: nn.Module, task: Task, stage: str, settings: MeasureConfig, w
     )
 
 
-def run(recipe: Recipe | str | Path | Sequence[StageConfig], model: nn.Module, task: Task, out: str | Path | None = None,
-        quiet: bool = False, source: str | None = None) -> Result:
+def run(recipe: Recipe | str | Path | Sequence[StageConfig], model: nn.Module, task: Task,
+        out: str | Path | None = None, quiet: bool = False, source: str | None = None) -> Result:
     """Apply ``recipe`` to ``model`` (in place) on ``task``; write the compressed file to ``out`` if given.
 
     ``source`` (``package.module:factory``) lets a model modelpress did not load be packed (file sizes need it).

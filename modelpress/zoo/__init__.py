@@ -22,7 +22,7 @@ from modelpress.provenance import Provenance, set_provenance
 from modelpress.task import ClassificationTask, Task
 from modelpress.zoo.models import LeNet5, LeNet300, MobileNetSmall, ResNetSmall
 
-__all__ = ["ZOO", "ZooEntry", "build_architecture", "zoo_entry", "load"]
+__all__ = ["ZOO", "ZooEntry", "build_architecture", "load", "zoo_entry"]
 
 
 @dataclass(frozen=True)

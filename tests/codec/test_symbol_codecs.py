@@ -153,13 +153,15 @@ def test_single_symbol_streams():
         CODECS.get("ans").split(symbols, spec)
 
 
-@pytest.mark.parametrize("name", ["bitpack", "huffman", "ans"])
-def test_decoders_raise_only_format_errors_on_corrupted_bytes(name):
+@pytest.mark.parametrize(("name", "choice"), [("bitpack", {}), ("huffman", {}), ("huffman", {"lane": 100}),
+                                              ("ans", {}), ("ans", {"lanes": 20})],
+                         ids=["bitpack", "huffman-1-lane", "huffman-20-lanes", "ans-1-lane", "ans-20-lanes"])
+def test_decoders_raise_only_format_errors_on_corrupted_bytes(name, choice):
     rng = np.random.default_rng(7)
     symbols = laplace_symbols(2000, 20, seed=3)
     spec = SymbolSpec(20, symbols.size)
     codec = CODECS.get(name)
-    split = codec.split(symbols, spec)
+    split = codec.split(symbols, spec, **choice)
     clean = np.frombuffer(split.data, np.uint8)
     outcomes = {"error": 0, "decoded": 0}
     for _ in range(150):

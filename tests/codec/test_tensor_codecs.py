@@ -119,11 +119,14 @@ def test_bias_and_small_tensors_stay_small():
     assert encode_tensor(bias, "b").nbytes <= 40
 
 
-def test_expansion_bound_is_respected_by_the_encoder():
-    big_zeros = torch.zeros(1 << 20)  # 4 MiB decoded: needs >= 1008 payload bytes under the bound
-    encoded = encode_tensor(big_zeros, "z")
-    assert encoded.nbytes * 4096 + 65536 >= 4 << 20
-    assert torch.equal(decode_tensor(encoded), big_zeros)
+@pytest.mark.parametrize("tensor", [torch.zeros(1 << 20), torch.ones(1 << 20), torch.full((1 << 18,), 7),
+                                    torch.ones(1 << 20, dtype=torch.bool)], ids=["zeros", "ones", "int64", "bool"])
+def test_expansion_bound_is_respected_by_the_encoder(tensor):
+    # 1 MiB elements: the bound needs >= (decoded - 65536) / 4096 payload bytes, so no 4-byte constant chain.
+    encoded = encode_tensor(tensor, "t")
+    assert encoded.nbytes * 4096 + 65536 >= tensor.numel() * tensor.element_size()
+    assert encoded.nbytes <= tensor.numel() / 8 + 16  # one bit per element at most: mask or codebook index
+    assert torch.equal(decode_tensor(encoded), tensor)
 
 
 def test_unsupported_dtype_is_a_format_error():
