@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
+from modelpress.atomic import write_atomic
 from modelpress.codec import EncodedTensor, encode_tensor
 from modelpress.errors import FormatError
-from modelpress.format.atomic import write_atomic
 from modelpress.format.header import MAX_NAME_CHARS, build_header
 from modelpress.format.strict_json import dumps_compact
 from modelpress.progress import progress_bar

@@ -82,6 +82,7 @@ def apply_stage(model: nn.Module, config: StageConfig, ctx: StageContext | None 
     """Apply one stage config to ``model`` through its registered handler (no fine-tuning, no measuring).
 
     Example:
+        >>> import torch
         >>> from modelpress.quantize.cast import CastConfig
         >>> model = apply_stage(torch.nn.Linear(2, 2), CastConfig(dtype="bfloat16"))
         >>> model.weight.dtype

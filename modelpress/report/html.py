@@ -26,8 +26,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from modelpress.atomic import write_text_atomic
 from modelpress.history import History, HistoryRow
-from modelpress.report.atomic import write_text_atomic
 from modelpress.report.formatting import (
     MISSING,
     human_bytes,

@@ -23,9 +23,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from modelpress.atomic import write_text_atomic
 from modelpress.errors import FormatError
 from modelpress.history import History
-from modelpress.report.atomic import write_text_atomic
 from modelpress.report.info import InfoLike, ReportInfo, resolve_info
 from modelpress.report.summary import summarize
 

@@ -30,7 +30,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from modelpress.cache import atomic_path, cache_dir
+from modelpress.atomic import atomic_path
+from modelpress.cache import cache_dir
 from modelpress.errors import TaskError
 from modelpress.progress import progress_bar
 from modelpress.task import Batch, Task, check_model_runs

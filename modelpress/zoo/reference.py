@@ -19,7 +19,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from modelpress.cache import atomic_path, cache_dir
+from modelpress.atomic import atomic_path
+from modelpress.cache import cache_dir
 from modelpress.config import FinetuneConfig
 from modelpress.progress import console, is_quiet
 from modelpress.task import ClassificationTask

@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-import modelpress.format.atomic as atomic
+import modelpress.atomic as atomic
 from modelpress.format import read_file, write_file
 
 TENSORS = {"w": torch.randn(20, 20), "b": torch.zeros(20)}

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from modelpress.report.atomic import write_text_atomic
+from modelpress.atomic import write_text_atomic
 
 
 def test_writes_the_text_with_readable_permissions(tmp_path):
