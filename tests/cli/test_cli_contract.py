@@ -63,7 +63,9 @@ def test_checkpoint_model_spec(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     path = tmp_path / "lenet300.pt"
     save_checkpoint(zoo.load("lenet300"), "zoo:lenet300", path)
     data = _json(capsys, ["eval", str(path), "--task", "mnist5k", "--json"])
-    assert abs(data["metrics"]["accuracy"] - 0.941) < 1e-6
+    direct = _json(capsys, ["eval", "zoo:lenet300", "--task", "mnist5k", "--json"])
+    # the checkpoint is the model: the same held-out accuracy to the last bit (and a trained one, not chance)
+    assert data["metrics"]["accuracy"] == direct["metrics"]["accuracy"] > 0.9
 
 
 @pytest.mark.slow
