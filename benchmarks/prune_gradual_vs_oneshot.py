@@ -56,14 +56,16 @@ def _torch_global(task: ClassificationTask, seed: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on a shared 2-core machine 2 threads oversubscribe)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     task = mnist5k()
     oneshot = PruneConfig(sparsity=SPARSITY, finetune=FINETUNE)
     gradual = GradualPruneConfig(sparsity=SPARSITY, schedule="cubic", end=0.5, frequency=10, finetune=FINETUNE)
-    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()} torch {torch.__version__} threads 2; LeNet-300-100 "
-          f"on mnist5k; global magnitude to {SPARSITY} of the weights; fine-tuning {FINETUNE.epochs:g} epochs, "
-          f"lr {FINETUNE.lr:g}, Adam, cosine")
+    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()} torch {torch.__version__} threads {args.threads}; "
+          f"LeNet-300-100 on mnist5k; global magnitude to {SPARSITY} of the weights; "
+          f"fine-tuning {FINETUNE.epochs:g} epochs, lr {FINETUNE.lr:g}, Adam, cosine")
     print(f"{'seed':>4} {'one-shot':>9} {'gradual':>9} {'torch':>9} {'sparsity':>9}")
     results: dict[str, list[float]] = {"one-shot": [], "gradual": [], "torch": []}
     for seed in args.seeds:

@@ -42,13 +42,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rewind-step", type=int, default=None, help="late rewinding: steps of round 1 (None: init)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on a shared 2-core machine 2 threads oversubscribe)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     task = mnist5k()
     config = LotteryTicketConfig(sparsity=SPARSITY, rounds=ROUNDS, train=TRAIN, rewind_step=args.rewind_step)
     print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()} {platform.processor() or ''} torch {torch.__version__} "
-          f"threads 2; LeNet-300-100 on mnist5k; sparsity {SPARSITY} in {ROUNDS} rounds, {TRAIN.epochs:g} epochs "
-          f"each; rewind to {'init' if args.rewind_step is None else f'step {args.rewind_step}'}")
+          f"threads {args.threads}; LeNet-300-100 on mnist5k; sparsity {SPARSITY} in {ROUNDS} rounds, "
+          f"{TRAIN.epochs:g} epochs each; "
+          f"rewind to {'init' if args.rewind_step is None else f'step {args.rewind_step}'}")
     print(f"{'seed':>4} {'dense':>7} {'ticket':>7} {'random':>7} {'left':>6}  per-round sparsity")
     dense_acc, ticket_acc, random_acc = [], [], []
     for seed in args.seeds:

@@ -29,12 +29,14 @@ ENCODER = ("bert.encoder.*",)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibration-batches", type=int, default=8, help="batches of 16 training sentences")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on a shared 2-core machine 2 threads oversubscribe)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     task = SentencesTask(quiet=True)
     calibration = {"batches": args.calibration_batches, "batch_size": 16}
-    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()} torch {torch.__version__} threads 2; all-MiniLM-L6-v2, "
-          f"one-shot, no fine-tuning; {args.calibration_batches * 16} calibration sentences")
+    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()} torch {torch.__version__} threads {args.threads}; "
+          f"all-MiniLM-L6-v2, one-shot, no fine-tuning; {args.calibration_batches * 16} calibration sentences")
     print(f"{'pattern':<13} {'criterion':<10} {'sparsity':>8} {'mean cos':>9} {'min cos':>8} {'spearman':>9} "
           f"{'nn agree':>9} {'seconds':>8}")
     dense = task.evaluate(load_minilm())

@@ -7,8 +7,9 @@ faster (``modelpress.prune.sparse_linear.sparsify_for_inference``).
 Part 1 times ``y = x W^T`` for Linear shapes of the zoo (LeNet-300-100's fc1; MiniLM's attention and FFN) and a
 large square one, at batch sizes 1, 32 and 256 and sparsities 50-99%: dense (``F.linear``), CSR (random
 unstructured zeros) and BSR with 16x16 blocks (whole blocks zero, where the shape divides). Each figure is the
-median of ``--runs`` timed calls after warm-up. It prints, per shape, batch and kernel, the crossover: the lowest
-sparsity from which the sparse kernel is faster at every higher sparsity measured.
+median of ``--runs`` timed calls after warm-up; the kernels of one row are timed in alternation (one call of each
+per round), so load from other processes hits them alike. It prints, per shape, batch and kernel, the crossover:
+the lowest sparsity from which the sparse kernel is faster at every higher sparsity measured.
 
 Part 2 prunes LeNet-300-100 to 95% (global magnitude) and to 99%, lets ``sparsify_for_inference`` pick kernels per
 layer at batch 1 and batch 256, and reports the whole model's latency before and after.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import platform
+import statistics
 import time
 import warnings
 
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 
 from modelpress import zoo
-from modelpress.evaluate.latency import measure_latency
+from modelpress.evaluate.latency import measure_latency, num_threads
 from modelpress.prune import PruneConfig, prune_
 from modelpress.prune.sparse_linear import SparseKernel, SparseLinear, sparsify_for_inference
 from modelpress.tasks.mnist import mnist5k
@@ -55,6 +57,24 @@ def _linear(weight: torch.Tensor) -> nn.Linear:
     return layer
 
 
+def _interleaved_ms(modules: dict[str, nn.Module], x: torch.Tensor, threads: int, runs: int,
+                    warmup: int = 3) -> dict[str, float]:
+    """Median ms per call of each module on ``x``, timed in alternation (one call of each per round, the order
+    rotating), so a burst of load from other jobs slows every kernel of the comparison alike."""
+    names = list(modules)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    with num_threads(threads), torch.inference_mode():
+        for name in names:
+            for _ in range(warmup):
+                modules[name](x)
+        for r in range(runs):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                start = time.perf_counter()
+                modules[name](x)
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def _kernels(threads: int, runs: int) -> None:
     generator = torch.Generator().manual_seed(0)
     print(f"{'shape':<15} {'[out, in]':>12} {'batch':>5} {'sparsity':>8} {'dense ms':>9} {'csr ms':>9} "
@@ -66,12 +86,13 @@ def _kernels(threads: int, runs: int) -> None:
             faster: dict[str, list[tuple[float, bool]]] = {"csr": [], "bsr16": []}
             for sparsity in SPARSITIES:
                 weights = _weights(out, inp, sparsity, generator)
-                dense_ms = measure_latency(_linear(weights["csr"]), (x,), threads=threads, runs=runs).median_ms
-                row = {}
+                modules: dict[str, nn.Module] = {"dense": _linear(weights["csr"])}
                 for kind, weight in weights.items():
                     kernel = SparseKernel.csr if kind == "csr" else SparseKernel.bsr
-                    sparse = SparseLinear(weight, None, kernel, None if kind == "csr" else BLOCK)
-                    row[kind] = measure_latency(sparse, (x,), threads=threads, runs=runs).median_ms
+                    modules[kind] = SparseLinear(weight, None, kernel, None if kind == "csr" else BLOCK)
+                row = _interleaved_ms(modules, x, threads, runs)
+                dense_ms = row["dense"]
+                for kind in weights:
                     faster[kind].append((sparsity, row[kind] < dense_ms))
                 bsr = f"{row['bsr16']:>9.4f}" if "bsr16" in row else f"{'-':>9}"
                 print(f"{name:<15} {f'[{out}, {inp}]':>12} {batch:>5} {sparsity:>8.2f} {dense_ms:>9.4f} "

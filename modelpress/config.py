@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,7 +28,7 @@ from pydantic_core import ErrorDetails
 
 from modelpress.errors import ConfigError
 
-__all__ = ["FinetuneConfig", "Frozen", "StageConfig", "parse_config", "validation_message"]
+__all__ = ["FinetuneConfig", "Frozen", "KDConfig", "KDLoss", "StageConfig", "parse_config", "validation_message"]
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -39,6 +41,27 @@ class Frozen(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-able dict (enums as values) that :func:`parse_config` turns back into an equal object."""
         return self.model_dump(mode="json")
+
+
+class KDLoss(StrEnum):
+    """How a student's outputs are compared with its teacher's (see :mod:`modelpress.distill.losses`)."""
+
+    kl = "kl"  # logits: KL(teacher || student) of softmax(z / T), times T^2 (Hinton et al.)
+    mse = "mse"  # outputs (e.g. sentence embeddings): mean squared difference
+    cosine = "cosine"  # outputs: mean 1 - cosine similarity
+
+
+class KDConfig(Frozen):
+    """Knowledge-distillation loss settings: ``alpha * distillation + (1 - alpha) * task loss``.
+
+    Example:
+        >>> KDConfig(temperature=2).loss.value, KDConfig().alpha
+        ('kl', 0.9)
+    """
+
+    loss: KDLoss = KDLoss.kl
+    temperature: float = Field(4.0, gt=0, le=100, description="softmax temperature T (kl only)")
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the distillation term; 1 - alpha: the task loss")
 
 
 class FinetuneConfig(Frozen):
@@ -56,12 +79,37 @@ class FinetuneConfig(Frozen):
     weight_decay: float = Field(0.0, ge=0, le=1)
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     schedule: str = Field("cosine", pattern="^(constant|cosine)$", description="learning-rate schedule over the run")
+    distill: KDConfig | None = Field(None, description="distil from the stage context's teacher (by default the "
+                                     "original, unpruned model) while fine-tuning; see modelpress.distill")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As :meth:`Frozen.to_dict`, without ``distill`` when it is off (so dicts, and the zoo's weight-cache keys
+        built from them, are the same as before the field existed)."""
+        data = super().to_dict()
+        if self.distill is None:
+            data.pop("distill")
+        return data
+
+
+# Set while pydantic validates through ``model_validate`` (the recipe parser's path), which calls ``__init__``.
+_PARSING: ContextVar[bool] = ContextVar("modelpress_config_parsing", default=False)
 
 
 class StageConfig(Frozen):
     """Base of stage configs. A subclass names its recipe tag: ``class Cast(StageConfig, tag="cast")``.
 
     Every stage may fine-tune afterwards (``finetune``) and may be given a display ``name`` for reports.
+    Built directly in Python, a bad value raises :class:`ConfigError` in the house format; ``model_validate`` (the
+    recipe parser's path) still raises pydantic's ValidationError, which the parser turns into messages located in
+    the recipe (``stages[2].sparsity: …``).
+
+    Example:
+        >>> class Demo(StageConfig, tag="demo-base"):
+        ...     rate: float = Field(0.5, ge=0, le=1)
+        >>> Demo(rate=2)
+        Traceback (most recent call last):
+        ...
+        modelpress.errors.ConfigError: rate: expected a number in [0, 1], got 2
     """
 
     tag: ClassVar[str] = ""
@@ -72,6 +120,23 @@ class StageConfig(Frozen):
         super().__init_subclass__(**kwargs)
         if tag:
             cls.tag = tag
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            if _PARSING.get():
+                raise
+            raise ConfigError(validation_message(type(self), e)) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Pydantic's ``model_validate``, raising ValidationError (for located messages) rather than ConfigError."""
+        token = _PARSING.set(True)
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        finally:
+            _PARSING.reset(token)
 
     @property
     def label(self) -> str:

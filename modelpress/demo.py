@@ -1,11 +1,14 @@
-"""The main demo: compress LeNet-300-100 on MNIST-5k with the demo recipe and print the report.
+"""The main demo: Deep Compression of LeNet-300-100 on MNIST-5k, then the report.
 
-It runs the same code path as ``modelpress compress`` and writes the compressed file and the HTML report under
-``out_dir``; the model is then loaded back from the file and evaluated, to show the file is the model.
+The demo recipe (``recipes/deep-compression-lenet300.yaml``) prunes gradually (global magnitude) while fine-tuning,
+clusters the surviving weights by k-means (weight sharing) and trains the centroids; ``pack`` then stores positions,
+codebook indices and entropy codes. It runs the same code path as ``modelpress compress`` and writes the compressed
+file and the HTML report under ``out_dir``; the model is then loaded back from the file and evaluated, to show the
+file is the model.
 
 Example:
-    >>> DEMO_RECIPE.name
-    'lenet300-bf16.yaml'
+    >>> DEMO_RECIPE.name, DEMO_MODEL
+    ('deep-compression-lenet300.yaml', 'zoo:lenet300')
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from modelpress.errors import ConfigError
 __all__ = ["DEMO_MODEL", "DEMO_RECIPE", "run_demo"]
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
-DEMO_RECIPE = RECIPES_DIR / "lenet300-bf16.yaml"
+DEMO_RECIPE = RECIPES_DIR / "deep-compression-lenet300.yaml"
 DEMO_MODEL = "zoo:lenet300"
 DEMO_TASK = "mnist5k"
 

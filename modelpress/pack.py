@@ -65,9 +65,26 @@ def pack(model: nn.Module, path: str | Path, source: str | None = None) -> int:
                               "source= argument", f"<{type(model).__name__} with no provenance>",
                               "pass source='package.module:factory' that builds the architecture")
         provenance = Provenance(source={"kind": "factory", "ref": source})
+        _check_source_rebuilds(model, source)
     tensors, aliases = _tensors_and_aliases(model)
     metadata: dict[str, Any] = {"kind": FILE_KIND, "provenance": provenance.to_dict(), "aliases": aliases}
     return write_file(path, tensors, metadata)
+
+
+def _check_source_rebuilds(model: nn.Module, source: str) -> None:
+    """Refuse, before writing, a ``source=`` factory whose architecture is not the model's (e.g. the model was changed
+    by a structure-changing stage after it was built by hand, so no provenance recorded the change): such a file
+    would be written but could never be unpacked."""
+    built = build_from_source({"kind": "factory", "ref": source}).state_dict()
+    actual = model.state_dict()
+    differ = sorted(set(built) ^ set(actual)) or [k for k in actual if built[k].shape != actual[k].shape
+                                                  or built[k].dtype != actual[k].dtype]
+    if differ:
+        raise ConfigError("pack: source", f"a factory that builds this model's architecture ({len(actual)} tensors)",
+                          f"<{source}: differs at {', '.join(differ[:3])}>",
+                          "load the model through modelpress (zoo:, a factory, a checkpoint) before applying stages "
+                          "that change its structure, so the changes are recorded, or pass the factory of the "
+                          "changed architecture")
 
 
 def unpack(path: str | Path) -> nn.Module:

@@ -23,11 +23,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import modelpress.analyze.flops  # noqa: F401  (registers the integer kernels with torch's FLOP counter)
 from modelpress.evaluate.latency import Latency, measure_latency
 from modelpress.evaluate.memory import peak_activation_bytes
 from modelpress.history import LayerRow
 
-__all__ = ["Profile", "count_flops", "layer_rows", "profile_model"]
+__all__ = ["Profile", "count_flops", "layer_rows", "own_weight_counts", "profile_model"]
 
 
 @dataclass
@@ -88,6 +89,49 @@ def _leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return leaves
 
 
+def own_weight_counts(module: nn.Module) -> tuple[int, int]:
+    """(parameters, nonzeros) that ``module`` holds itself, not counting its children.
+
+    A runtime module that stores its weight in another form than a float Parameter (the integer layers of
+    :mod:`modelpress.kernels`) exposes ``dequantized_weight()``: its weight counts as the values that represent (a
+    quantized zero is a zero), and its ``bias`` buffer as parameters, so a quantized model keeps the parameter count
+    of the original instead of showing 0.
+
+    Example:
+        >>> own_weight_counts(torch.nn.Linear(3, 2))
+        (8, 8)
+    """
+    params = list(module.parameters(recurse=False))
+    count = sum(p.numel() for p in params)
+    nonzeros = sum(int(torch.count_nonzero(p)) for p in params)
+    dequantized = getattr(module, "dequantized_weight", None)
+    if callable(dequantized):
+        with torch.no_grad():
+            weight = dequantized()
+        count += weight.numel()
+        nonzeros += int(torch.count_nonzero(weight))
+        bias = getattr(module, "bias", None)
+        if isinstance(bias, Tensor) and not isinstance(bias, nn.Parameter):
+            count += bias.numel()
+            nonzeros += int(torch.count_nonzero(bias))
+    return count, nonzeros
+
+
+def _total_counts(model: nn.Module) -> tuple[int, int]:
+    """(parameters, nonzeros) of the whole model: each Parameter once (tied weights are shared), plus the weights of
+    runtime modules that hold them as integer buffers (see :func:`own_weight_counts`)."""
+    params = list(model.parameters())
+    count = sum(p.numel() for p in params)
+    nonzeros = sum(int(torch.count_nonzero(p)) for p in params)
+    for module in model.modules():
+        if callable(getattr(module, "dequantized_weight", None)):
+            total, nz = own_weight_counts(module)
+            own = list(module.parameters(recurse=False))
+            count += total - sum(p.numel() for p in own)
+            nonzeros += nz - sum(int(torch.count_nonzero(p)) for p in own)
+    return count, nonzeros
+
+
 def layer_rows(model: nn.Module, inputs: tuple[Tensor, ...] | None = None) -> list[LayerRow]:
     """One row per module that owns parameters: params, nonzeros, FLOPs (0 without inputs), bytes in memory.
 
@@ -98,12 +142,10 @@ def layer_rows(model: nn.Module, inputs: tuple[Tensor, ...] | None = None) -> li
     flops = _per_module_flops(model, inputs)[1] if inputs is not None else {}
     rows = []
     for name, module in _leaf_modules(model):
-        params = list(module.parameters(recurse=False))
-        tensors = params + list(module.buffers(recurse=False))
+        tensors = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
+        count, nonzeros = own_weight_counts(module)
         rows.append(LayerRow(
-            name=name, kind=type(module).__name__,
-            params=sum(p.numel() for p in params),
-            nonzeros=sum(int(torch.count_nonzero(p)) for p in params),
+            name=name, kind=type(module).__name__, params=count, nonzeros=nonzeros,
             flops=flops.get(name, 0),
             bytes=sum(t.numel() * t.element_size() for t in tensors),
         ))
@@ -124,11 +166,11 @@ def profile_model(model: nn.Module, inputs: tuple[Tensor, ...], latency: bool = 
     """Measure ``model`` on ``inputs`` (latency and memory at the inputs' batch size; FLOPs for one example)."""
     flops, _ = _per_module_flops(model, inputs)
     rows = layer_rows(model, inputs)
-    all_params = list(model.parameters())
-    tensors = all_params + list(model.buffers())
+    tensors = list(model.parameters()) + list(model.buffers())
+    count, nonzeros = _total_counts(model)
     return Profile(
-        params=sum(p.numel() for p in all_params),
-        nonzeros=sum(int(torch.count_nonzero(p)) for p in all_params),
+        params=count,
+        nonzeros=nonzeros,
         flops=flops,
         memory_bytes=sum(t.numel() * t.element_size() for t in tensors),
         peak_activation_bytes=peak_activation_bytes(model, inputs) if memory else None,

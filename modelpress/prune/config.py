@@ -32,15 +32,13 @@ Example:
 from __future__ import annotations
 
 import re
-from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from modelpress.config import FinetuneConfig, Frozen, StageConfig, validation_message
-from modelpress.errors import ConfigError
+from modelpress.config import FinetuneConfig, Frozen, StageConfig
 
 __all__ = [
     "Calibration",
@@ -182,6 +180,8 @@ class SensitivityConfig(Frozen):
     grid: tuple[float, ...] = Field((0.5, 0.7, 0.8, 0.9, 0.95, 0.98), min_length=1)
     batches: int = Field(8, ge=1, le=100000, description="training batches the loss is measured on")
     batch_size: int = Field(256, ge=1, le=65536)
+    report_metrics: bool = Field(False, description="also record the task's held-out metrics at every point, for "
+                                 "the report only (sparsities are chosen from the training loss)")
 
     @field_validator("grid")
     @classmethod
@@ -191,33 +191,7 @@ class SensitivityConfig(Frozen):
         return tuple(sorted(set(grid)))
 
 
-# Set while pydantic validates through ``model_validate`` (the recipe parser's path), which calls ``__init__``.
-_PARSING: ContextVar[bool] = ContextVar("modelpress_prune_parsing", default=False)
-
-
-class _RaisesConfigError(StageConfig):
-    """Direct construction in Python raises :class:`ConfigError`; ``model_validate`` (the recipe parser) still
-    gets pydantic's ValidationError, which it turns into messages located in the recipe (``stages[2].sparsity``)."""
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as e:
-            if _PARSING.get():
-                raise
-            raise ConfigError(validation_message(type(self), e)) from None
-
-    @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
-        """Pydantic's ``model_validate``, raising ValidationError (for located messages) rather than ConfigError."""
-        token = _PARSING.set(True)
-        try:
-            return super().model_validate(obj, *args, **kwargs)
-        finally:
-            _PARSING.reset(token)
-
-
-class PruneSpec(_RaisesConfigError):
+class PruneSpec(StageConfig):
     """What to prune and how: the fields shared by every pruning stage (no recipe tag of its own)."""
 
     sparsity: float | None = Field(None, ge=0, lt=1, description="fraction of the selected weights set to zero; "

@@ -81,7 +81,7 @@ def _prune_counts(model: nn.Module, scored: list[Scored], spec: PruneSpec, task:
         if task is None:
             raise ConfigError("prune: scope 'sensitivity'", "a task (the sweep measures the training loss)",
                               "<none>", "pass task= to prune_, or use scope 'global' or 'layer'")
-        rows = sensitivity_sweep(model, spec, task)
+        rows = sensitivity_sweep(model, spec, task, held_out=spec.sensitivity.report_metrics)
         per_layer = sparsities_from_sensitivity(rows, units, sparsity, spec.min_density, fixed)
         return allocate_layerwise(units, per_layer), rows
     flat = {s.target.name: unit_scores(s.scores, spec.pattern) for s in scored}

@@ -5,10 +5,10 @@ pattern), measures the task loss on fixed batches of the *training* split (held-
 sparsities), restores the layer, and returns one :class:`SensitivityRow` per (layer, sparsity). With
 ``held_out=True`` each row also carries the held-out metrics, for a report only.
 
-:func:`sparsities_from_sensitivity` turns the rows into per-layer sparsities meeting an overall target: for a
-tolerance ``delta`` each layer takes the largest sparsity whose loss increase (made monotone, interpolated
-linearly between grid points) stays within ``delta``; ``delta`` is bisected until the weighted overall sparsity
-equals the target. Robust layers end up sparser, sensitive ones denser.
+:func:`sparsities_from_sensitivity` turns the rows into per-layer sparsities meeting an overall target: it treats
+each layer's loss increase as additive and piecewise linear in the weights it loses, and spends the target's
+budget where the loss rises least *per weight pruned* (greedy over the lower convex hulls of the curves, which is
+optimal for convex curves). Large, robust layers end up sparser, small sensitive ones denser.
 
 Example:
     >>> rows = [SensitivityRow("a", 0.0, 1.0), SensitivityRow("a", 0.5, 1.1), SensitivityRow("a", 0.9, 1.3),
@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -113,18 +114,33 @@ def _curve(rows: Sequence[SensitivityRow], layer: str) -> tuple[list[float], lis
     return xs, ys
 
 
-def _sparsity_at(xs: list[float], ys: list[float], delta: float, cap: float) -> float:
-    """The largest sparsity whose (interpolated) loss increase is at most ``delta``, capped at ``cap``."""
-    best = 0.0
+def _capped(xs: list[float], ys: list[float], cap: float) -> tuple[list[float], list[float]]:
+    """The curve cut at sparsity ``cap`` (interpolated there), so no layer is pruned beyond its floor."""
+    out_x, out_y = [xs[0]], [ys[0]]
     for i in range(1, len(xs)):
-        if ys[i] <= delta:
-            best = xs[i]
-            continue
-        # the curve crosses delta inside (xs[i-1], xs[i]]: interpolate linearly
-        span = ys[i] - ys[i - 1]
-        best = xs[i - 1] + (xs[i] - xs[i - 1]) * ((delta - ys[i - 1]) / span if span > 0 else 0.0)
-        break
-    return min(best, cap)
+        if xs[i] >= cap:
+            span = xs[i] - xs[i - 1]
+            out_x.append(cap)
+            out_y.append(ys[i - 1] + (ys[i] - ys[i - 1]) * ((cap - xs[i - 1]) / span if span else 1.0))
+            break
+        out_x.append(xs[i])
+        out_y.append(ys[i])
+    return out_x, out_y
+
+
+def _hull(xs: list[float], ys: list[float]) -> list[tuple[float, float]]:
+    """The lower convex hull of the points (monotone chain): its segments have rising slopes."""
+    hull: list[tuple[float, float]] = []
+    for point in zip(xs, ys, strict=True):
+        while len(hull) >= 2:
+            (x1, y1), (x2, y2) = hull[-2], hull[-1]
+            # drop the middle point when it lies on or above the chord from hull[-2] to the new point
+            if (y2 - y1) * (point[0] - x1) >= (point[1] - y1) * (x2 - x1):
+                hull.pop()
+            else:
+                break
+        hull.append(point)
+    return hull
 
 
 def sparsities_from_sensitivity(rows: Sequence[SensitivityRow], units: dict[str, int], target: float,
@@ -132,43 +148,48 @@ def sparsities_from_sensitivity(rows: Sequence[SensitivityRow], units: dict[str,
                                 fixed: dict[str, float] | None = None) -> dict[str, float]:
     """Per-layer sparsities from sensitivity rows so that the unit-weighted overall sparsity equals ``target``.
 
+    Each layer's loss increase is treated as additive and piecewise linear in the number of units it loses (the
+    swept points, made monotone, under their lower convex hull). The allocation minimizes the summed increase for
+    the units the target asks for: it takes hull segments across all layers in order of loss increase *per unit
+    pruned*, the cheapest first, and the last one in part, so the total is exact. A large layer that tolerates 90%
+    gives up many units for little loss; a small, sensitive one (a classifier) is left mostly dense.
+
     ``fixed`` layers keep their given sparsity (they count towards the target); ``min_density`` caps every other
     layer at ``1 - min_density``.
 
     Example:
         >>> rows = [SensitivityRow("a", 0.5, 1.0), SensitivityRow("b", 0.5, 1.0)]
         >>> sparsities_from_sensitivity(rows, {"a": 10, "b": 10}, 0.25)
-        {'a': 0.25, 'b': 0.25}
+        {'a': 0.5, 'b': 0.0}
     """
     fixed = dict(fixed or {})
     total = sum(units.values())
     free = [name for name in units if name not in fixed]
     want = target * total - sum(fixed.get(n, 0.0) * units[n] for n in fixed if n in units)  # units to prune
     cap = 1.0 - (min_density or 0.0)
-    curves = {name: _curve(rows, name) for name in free}
-
-    def pruned(delta: float) -> float:
-        return sum(_sparsity_at(*curves[n], delta, cap) * units[n] for n in free)
-
-    reachable = pruned(float("inf"))
-    if want > reachable + 1e-9 or want < 0:
+    hulls = {name: _hull(*_capped(*_curve(rows, name), cap)) for name in free}
+    reachable = sum(hulls[n][-1][0] * units[n] for n in free)
+    if want > reachable + 1e-9 or want < -1e-9:
         raise ConfigError("sensitivity allocation", f"a target the grid reaches (at most "
                           f"{(reachable + total * target - want) / total:.4g} overall)", target,
                           "add higher sparsities to sensitivity.grid, lower min_density, or lower the target")
-    lo_total = pruned(0.0)
-    if lo_total >= want:
-        # even the zero-tolerance allocation prunes enough (flat curves): scale it down to the target
-        scale = want / lo_total if lo_total else 0.0
-        result = {n: _sparsity_at(*curves[n], 0.0, cap) * scale for n in free}
-    else:
-        lo, hi = 0.0, max(max(ys) for _, ys in curves.values())
-        for _ in range(100):  # bisection on the tolerance; pruned(delta) is non-decreasing
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if pruned(mid) < want else (lo, mid)
-        result = {n: _sparsity_at(*curves[n], hi, cap) for n in free}
-        # bisection leaves a residue of a few units: spread it over the layers pro rata so the total is exact
-        residue = want - sum(result[n] * units[n] for n in free)
-        room = sum((cap - result[n]) * units[n] for n in free)
-        if residue and room > 0:
-            result = {n: result[n] + (cap - result[n]) * residue / room for n in free}
+    # every hull segment: (loss increase per unit pruned, layer order, layer, units it prunes); within a layer the
+    # slopes rise (convex hull), so taking segments cheapest first takes each layer's in order
+    segments = []
+    for order, name in enumerate(free):
+        hull = hulls[name]
+        for (x0, y0), (x1, y1) in itertools.pairwise(hull):
+            count = (x1 - x0) * units[name]
+            if count > 0:
+                segments.append(((y1 - y0) / count, order, name, count))
+    segments.sort(key=lambda seg: (seg[0], seg[1]))
+    pruned = dict.fromkeys(free, 0.0)
+    left = max(want, 0.0)
+    for _, _, name, count in segments:
+        if left <= 0:
+            break
+        take = min(count, left)
+        pruned[name] += take
+        left -= take
+    result = {n: min(pruned[n] / units[n], cap) if units[n] else 0.0 for n in free}
     return {**result, **{n: s for n, s in fixed.items() if n in units}}

@@ -18,9 +18,8 @@ from torch import nn
 
 from modelpress.errors import ConfigError
 from modelpress.prune.config import GradualPruneConfig, LotteryTicketConfig, PruneSpec
-from modelpress.recipe.registry import StageContext, apply_stage
+from modelpress.recipe.registry import StageContext
 from modelpress.task import Task
-from modelpress.train import fit
 
 __all__ = ["prune_"]
 
@@ -45,12 +44,9 @@ def prune_(model: nn.Module, config: PruneSpec, task: Task | None = None,
     if isinstance(config, GradualPruneConfig | LotteryTicketConfig) and config.finetune is None:
         raise ConfigError(f"{config.tag}: finetune", "a finetune section (the stage trains during or after it)",
                           "<none>", "add finetune=FinetuneConfig(epochs=...) to the config")
+    from modelpress.recipe.run import run_stage
+
     ctx = ctx or StageContext(task=task)
     if ctx.task is None:
         ctx.task = task
-    model = apply_stage(model, config, ctx)
-    if config.finetune is not None:
-        data = ctx.require_task(f"{config.tag}: finetune")
-        fit(model, data, config.finetune, callbacks=ctx.callbacks, objective=ctx.objective, seed=ctx.seed,
-            quiet=ctx.quiet, description=f"fine-tune after {config.label}")
-    return model
+    return run_stage(model, config, ctx)

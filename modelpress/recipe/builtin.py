@@ -10,8 +10,11 @@ import importlib
 
 __all__ = ["BUILTIN_STAGE_MODULES", "load_builtin_stages"]
 
-BUILTIN_STAGE_MODULES = ("modelpress.quantize.cast", "modelpress.prune.oneshot", "modelpress.prune.gradual",
-                         "modelpress.prune.lottery")
+BUILTIN_STAGE_MODULES = ("modelpress.quantize.cast", "modelpress.quantize.integer",
+                         "modelpress.prune.oneshot", "modelpress.prune.gradual",
+                         "modelpress.prune.lottery", "modelpress.share.cluster",
+                         "modelpress.share.hash_share",
+                         "modelpress.distill.stage")
 
 
 def load_builtin_stages() -> None:

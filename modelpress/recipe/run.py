@@ -32,6 +32,7 @@ from torch import nn
 
 from modelpress.analyze.profile import profile_model
 from modelpress.config import StageConfig
+from modelpress.distill.objective import finetune_objective
 from modelpress.history import History, HistoryRow
 from modelpress.pack import pack
 from modelpress.progress import console
@@ -41,7 +42,7 @@ from modelpress.recipe.schema import MeasureConfig, Recipe, load_recipe
 from modelpress.task import Task, check_model_runs
 from modelpress.train import fit, seed_everything
 
-__all__ = ["Result", "measure", "run"]
+__all__ = ["Result", "measure", "run", "run_stage"]
 
 
 @dataclass
@@ -72,6 +73,32 @@ def measure(model: nn.Module, task: Task, stage: str, settings: MeasureConfig, w
     )
 
 
+def run_stage(model: nn.Module, config: StageConfig, ctx: StageContext) -> nn.Module:
+    """Apply one stage through its handler, then fine-tune if the config has a ``finetune`` section: the one path
+    shared by :func:`run` and the public verbs (``prune_``, ``share_weights_``, …).
+
+    The fine-tuning keeps the context's callbacks (masks, centroids of earlier stages) and uses the handler's
+    objective if it set one, else ``finetune.distill`` (distillation from ``ctx.teacher``), else the task's loss.
+
+    Example:
+        >>> import torch
+        >>> from modelpress.quantize.cast import CastConfig
+        >>> run_stage(torch.nn.Linear(2, 2), CastConfig(dtype="float16"), StageContext()).weight.dtype
+        torch.float16
+    """
+    from modelpress.recipe.builtin import load_builtin_stages
+
+    load_builtin_stages()
+    model = HANDLERS.get(type(config))(model, config, ctx)
+    if config.finetune is not None:
+        task = ctx.require_task(f"{config.tag}: finetune")
+        # a handler's objective wins; else `finetune: {distill: ...}` distils from the original model (ctx.teacher)
+        objective = ctx.objective or finetune_objective(config.finetune, ctx.teacher, model, task)
+        fit(model, task, config.finetune, callbacks=ctx.callbacks, objective=objective, seed=ctx.seed,
+            quiet=ctx.quiet, description=f"fine-tune after {config.label}")
+    return model
+
+
 def run(recipe: Recipe | str | Path | Sequence[StageConfig], model: nn.Module, task: Task,
         out: str | Path | None = None, quiet: bool = False, source: str | None = None) -> Result:
     """Apply ``recipe`` to ``model`` (in place) on ``task``; write the compressed file to ``out`` if given.
@@ -95,10 +122,7 @@ def run(recipe: Recipe | str | Path | Sequence[StageConfig], model: nn.Module, t
         ctx = StageContext(task=task, seed=recipe.seed + index, quiet=quiet, teacher=teacher, callbacks=callbacks)
         say(f"[bold]stage {index + 1}/{len(recipe.stages)}[/] {config.label}")
         start = time.perf_counter()
-        model = HANDLERS.get(type(config))(model, config, ctx)
-        if config.finetune is not None:
-            fit(model, task, config.finetune, callbacks=ctx.callbacks, objective=ctx.objective,
-                seed=recipe.seed + index, quiet=quiet, description=f"fine-tune after {config.label}")
+        model = run_stage(model, config, ctx)
         elapsed = time.perf_counter() - start
         history.append(measure(model, task, config.label, recipe.measure, elapsed, ctx))
     out_path = None

@@ -25,15 +25,13 @@ layer, the codebook codec's limit), got 9
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from modelpress.config import Frozen, StageConfig, validation_message
-from modelpress.errors import ConfigError
+from modelpress.config import Frozen, StageConfig
 
 __all__ = ["MAX_BITS", "BitsOverride", "ClusterConfig", "FractionOverride", "HashInit", "HashShareConfig", "Init"]
 
@@ -64,32 +62,6 @@ def _check_bits(value: int) -> int:
 
 Bits = Annotated[int, AfterValidator(_check_bits)]
 
-# Set while pydantic validates through ``model_validate`` (the recipe parser's path), which calls ``__init__``.
-_PARSING: ContextVar[bool] = ContextVar("modelpress_share_parsing", default=False)
-
-
-class _SharingConfig(StageConfig):
-    """Direct construction in Python raises :class:`ConfigError`; ``model_validate`` (the recipe parser) still gets
-    pydantic's ValidationError, which it turns into messages located in the recipe (``stages[2].linear_bits``)."""
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as e:
-            if _PARSING.get():
-                raise
-            raise ConfigError(validation_message(type(self), e)) from None
-
-    @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
-        """Pydantic's ``model_validate``, raising ValidationError (for located messages) rather than ConfigError."""
-        token = _PARSING.set(True)
-        try:
-            return super().model_validate(obj, *args, **kwargs)
-        finally:
-            _PARSING.reset(token)
-
-
 class BitsOverride(Frozen):
     """The bits of the layers whose names match ``layers`` (exact, glob or ``re:`` patterns).
 
@@ -102,7 +74,7 @@ class BitsOverride(Frozen):
     bits: Bits
 
 
-class ClusterConfig(_SharingConfig, tag="cluster"):
+class ClusterConfig(StageConfig, tag="cluster"):
     """Per-layer k-means weight sharing; the ``finetune`` section (optional) trains the centroids.
 
     Example:
@@ -148,7 +120,7 @@ class FractionOverride(Frozen):
     fraction: float = Field(gt=0, le=1)
 
 
-class HashShareConfig(_SharingConfig, tag="hash-share"):
+class HashShareConfig(StageConfig, tag="hash-share"):
     """HashedNets: every selected Linear stores ``fraction`` of its weights as shared values picked by a hash.
 
     Example:

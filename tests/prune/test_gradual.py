@@ -77,3 +77,20 @@ def test_data_criteria_work_during_gradual_pruning() -> None:
                                 finetune={"epochs": 2, "batch_size": 32})
     prune_(model, config, task)
     assert float((model[0].weight == 0).float().mean()) == 0.75
+
+
+@pytest.mark.parametrize("kind", [ScheduleKind.linear, ScheduleKind.exponential])
+def test_start_end_and_frequency_place_the_updates(kind: ScheduleKind) -> None:
+    task = _task()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 2))
+    # 8 steps per epoch, 5 epochs = 40 steps; window [0.25, 0.75] -> steps 10..30, an update every 5 steps
+    config = GradualPruneConfig(sparsity=0.8, scope="layer", schedule=kind, start=0.25, end=0.75, frequency=5,
+                                finetune={"epochs": 5, "batch_size": 32, "lr": 0.01})
+    ctx = StageContext(task=task)
+    prune_(model, config, task, ctx=ctx)
+    pruner = next(c for c in ctx.callbacks if isinstance(c, GradualPruner))
+    steps = [step for step, _ in pruner.updates]
+    assert steps == [10, 15, 20, 25, 30]
+    expected = [sparsity_at(kind, (step - 10) / 20, 0.0, 0.8) for step in steps]
+    assert [s for _, s in pruner.updates] == pytest.approx(expected, abs=0.01)

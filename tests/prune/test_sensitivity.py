@@ -44,3 +44,27 @@ def test_sensitivity_scope_meets_the_target_and_spares_the_sensitive_layer() -> 
     assert result.layer_sparsity["0"] > result.layer_sparsity["2"]
     notes = result.notes(config)
     assert notes["scope"] == "sensitivity" and {r["layer"] for r in notes["sensitivity"]} == {"0", "2", "4"}
+
+
+def test_sensitivity_shows_as_a_table_and_a_plot_in_the_html_report() -> None:
+    from modelpress.history import History, HistoryRow
+    from modelpress.prune import prune_
+    from modelpress.recipe.registry import StageContext
+    from modelpress.report.html import render_html
+
+    model, task = _trained()
+    ctx = StageContext(task=task)
+    config = PruneConfig(sparsity=0.8, scope="sensitivity",
+                         sensitivity={"grid": [0.5, 0.8, 0.95], "report_metrics": True})
+    prune_(model, config, task, ctx=ctx)
+    assert all("accuracy" in r for r in ctx.notes["sensitivity"])  # held-out metric recorded for the report
+    rows = [HistoryRow("original", 1000, 10, 10, 20, 1.0, {"accuracy": 0.9}, 0.0),
+            HistoryRow("prune-sensitivity", 500, 10, 2, 20, 1.0, {"accuracy": 0.85}, 1.0, notes=dict(ctx.notes))]
+    page = render_html(History(rows), {"model": "m", "task": "t", "primary_metric": "accuracy"})
+    section = page[page.index("<h2>Sensitivity</h2>"):]
+    section = section[:section.index("</section>")]
+    assert 'alt="Sensitivity of each layer: accuracy"' in section and "data:image/png;base64," in section
+    for layer, chosen in ctx.notes["layer_sparsity"].items():
+        assert f'<td class="layer">{layer}</td><td class="num">{100 * chosen:.1f}%</td>' in section
+    assert "<th class='num'>95.0%</th>" in section
+    assert "see the sensitivity section" in page  # the raw rows are not dumped into the stage notes

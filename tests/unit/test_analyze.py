@@ -49,3 +49,22 @@ def test_peak_activation_memory() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(100, 1000), torch.nn.ReLU(), torch.nn.Linear(1000, 10))
     # input [64,100] exists already; the two [64,1000] fp32 activations are alive together at the ReLU
     assert peak_activation_bytes(model, (torch.randn(64, 100),)) == 2 * 64 * 1000 * 4
+
+
+def test_integer_layers_keep_the_parameter_count_and_flops() -> None:
+    """A quantized model (weights as int8 buffers, matmul by torch._int_mm) reports the original's parameters and
+    FLOPs, not 0: a quantized zero counts as a zero."""
+    from modelpress.kernels import Int8DynamicLinear
+
+    model = LeNet5().eval()
+    x = torch.randn(4, 1, 28, 28)
+    dense = profile_model(model, (x,), latency=False, file_bytes=False, memory=False)
+    with torch.no_grad():
+        model.fc1.weight[:100] = 0
+    model.fc1 = Int8DynamicLinear.from_linear(model.fc1)
+    quantized = profile_model(model, (x,), latency=False, file_bytes=False, memory=False)
+    rows = {r.name: r for r in quantized.layers}
+    assert quantized.params == dense.params == 431080 == sum(r.params for r in quantized.layers)
+    assert quantized.flops == dense.flops == 4586000
+    assert rows["fc1"].kind == "Int8DynamicLinear" and rows["fc1"].params == 400500
+    assert rows["fc1"].nonzeros <= 400500 - 80000
