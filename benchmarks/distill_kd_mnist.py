@@ -2,7 +2,7 @@
 from LeNet-5 by knowledge distillation than from the labels alone; (2) distilling from an ensemble of two teachers
 (LeNet-5 and LeNet-300-100, zoo weights) beats the best single-teacher distillation. Same budget for every arm.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_kd_mnist.py [--seeds 0 1 2] [--epochs 5]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_kd_mnist.py [--seeds 0 1 2] [--epochs 30]
 
 Every arm builds the same seeded TinyCNN (``modelpress.distill.students:TinyCNN``) and trains it with the
 ``distill`` stage for the same epochs, optimizer (Adam, cosine), learning rate, batch size and data order (the seed
@@ -45,7 +45,7 @@ ARMS: dict[str, dict] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=float, default=5)
+    parser.add_argument("--epochs", type=float, default=30)
     args = parser.parse_args()
     torch.set_num_threads(2)
     task = mnist5k()

@@ -1,7 +1,7 @@
 """Claim (MNIST-5k): two TinyCNN students trained together by deep mutual learning (each: labels + KL to the other,
 no teacher) each beat themselves trained independently on the labels, at the same budget.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_mutual.py [--seeds 0 1 2] [--epochs 5]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_mutual.py [--seeds 0 1 2] [--epochs 30]
 
 For seed ``s``, peer ``i`` (i = 0, 1) is the TinyCNN initialized with seed ``10 s + i``. Mutual: the ``distill``
 stage with ``peers: 2``, ``kd: {temperature: 1, alpha: 0.5}`` (Zhang et al.: CE + KL(p_other || p_self), here each
@@ -31,7 +31,7 @@ STUDENT = StudentSpec(ref="modelpress.distill.students:TinyCNN")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=float, default=5)
+    parser.add_argument("--epochs", type=float, default=30)
     args = parser.parse_args()
     torch.set_num_threads(2)
     task = mnist5k()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from modelpress import zoo
 from modelpress.analyze import Profile, count_flops, profile_model
 from modelpress.config import FinetuneConfig, StageConfig
+from modelpress.distill import DistillConfig, distill
 from modelpress.errors import (
     ConfigError,
     ExportError,
@@ -24,9 +25,12 @@ from modelpress.errors import (
     UnsupportedLayerError,
 )
 from modelpress.history import History, HistoryRow, LayerRow, Skip
+from modelpress.lowrank import LowRankConfig, low_rank_
 from modelpress.pack import pack, unpack
-from modelpress.quantize import CastConfig, quantize_
-from modelpress.recipe import Recipe, Result, apply_stage, load_recipe, parse_recipe, run
+from modelpress.prune import GradualPruneConfig, LotteryTicketConfig, PruneConfig, prune_
+from modelpress.quantize import CastConfig, QATConfig, QuantizeConfig, StaticQuantizeConfig, quantize_
+from modelpress.recipe import Recipe, Result, apply_stage, load_recipe, parse_recipe, run, run_stage
+from modelpress.share import ClusterConfig, HashShareConfig, share_weights_
 from modelpress.sources import load_model
 from modelpress.task import ClassificationTask, Task
 from modelpress.tasks.registry import resolve_task
@@ -38,33 +42,48 @@ __all__ = [
     "Callback",
     "CastConfig",
     "ClassificationTask",
+    "ClusterConfig",
     "ConfigError",
+    "DistillConfig",
     "ExportError",
     "FinetuneConfig",
     "FormatError",
+    "GradualPruneConfig",
+    "HashShareConfig",
     "History",
     "HistoryRow",
     "LayerRow",
+    "LotteryTicketConfig",
+    "LowRankConfig",
     "ModelpressError",
     "Profile",
+    "PruneConfig",
+    "QATConfig",
+    "QuantizeConfig",
     "Recipe",
     "Result",
     "Skip",
     "StageConfig",
+    "StaticQuantizeConfig",
     "Task",
     "TaskError",
     "UnsupportedLayerError",
     "apply_stage",
     "count_flops",
+    "distill",
     "fit",
     "load_model",
     "load_recipe",
+    "low_rank_",
     "pack",
     "parse_recipe",
     "profile_model",
+    "prune_",
     "quantize_",
     "resolve_task",
     "run",
+    "run_stage",
+    "share_weights_",
     "unpack",
     "zoo",
 ]

@@ -25,7 +25,8 @@ from torch import nn
 
 from modelpress.registry import Registry
 
-__all__ = ["REBUILDERS", "Provenance", "get_provenance", "record_transform", "replay_transforms", "set_provenance"]
+__all__ = ["REBUILDERS", "Provenance", "get_provenance", "record_transform", "replace_module", "replay_transforms",
+           "set_provenance"]
 
 _ATTR = "_modelpress_provenance"
 
@@ -70,7 +71,34 @@ def record_transform(model: nn.Module, record: dict[str, Any]) -> None:
 
 
 def replay_transforms(model: nn.Module, transforms: list[dict[str, Any]]) -> nn.Module:
-    """Apply each recorded transform's structure change, in order, using the registered rebuilders."""
+    """Apply each recorded transform's structure change, in order, using the registered rebuilders (the built-in
+    technique modules, which register them, are imported first: a file may be unpacked in a fresh process)."""
+    from modelpress.recipe.builtin import load_builtin_stages
+
+    load_builtin_stages()
     for record in transforms:
         model = REBUILDERS.get(record["type"], fix="this file needs a newer modelpress")(model, record)
+    return model
+
+
+def replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
+    """Put ``new`` at the submodule path ``name`` of ``model`` and return the model; an empty ``name`` replaces the
+    model itself, and ``new`` then takes over its provenance (what structure-changing stages and rebuilders share).
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(2, 2))
+        >>> type(replace_module(model, "0", nn.Identity())[0]).__name__
+        'Identity'
+        >>> root = nn.Linear(2, 2)
+        >>> set_provenance(root, Provenance(source={"kind": "factory", "ref": "torch.nn:Identity"}))
+        >>> get_provenance(replace_module(root, "", nn.Identity())).source["ref"]
+        'torch.nn:Identity'
+    """
+    if not name:
+        provenance = get_provenance(model)
+        if provenance is not None:
+            set_provenance(new, provenance)
+        return new
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent), child, new)
     return model

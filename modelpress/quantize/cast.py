@@ -5,6 +5,7 @@ tensors (token ids, quantized weights) and integer buffers are left as they are.
 
 Example:
     >>> import torch
+    >>> from modelpress.quantize.verb import quantize_
     >>> model = quantize_(torch.nn.Linear(4, 2), CastConfig(dtype="bfloat16"))
     >>> model.weight.dtype, model(torch.randn(3, 4)).dtype
     (torch.bfloat16, torch.float32)
@@ -23,7 +24,7 @@ from modelpress.config import StageConfig
 from modelpress.provenance import REBUILDERS, record_transform
 from modelpress.recipe.registry import StageContext, rule, stage
 
-__all__ = ["CastConfig", "FloatDtype", "cast_model", "quantize_"]
+__all__ = ["CastConfig", "FloatDtype", "cast_model"]
 
 _HOOKED = "_modelpress_cast_hooks"
 
@@ -96,15 +97,3 @@ def _cast_comes_last(stages: Sequence[StageConfig]) -> list[str]:
             problems.append(f"stages[{i}]: expected the cast to be the last stage, got stage {i + 1} after it. "
                             "Fix: move the cast to the end of the recipe")
     return problems
-
-
-def quantize_(model: nn.Module, config: StageConfig, task: Any = None) -> nn.Module:
-    """Quantize ``model`` in place as ``config`` says (dispatches on the config's type); returns the model.
-
-    Example:
-        >>> quantize_(torch.nn.Linear(2, 2), CastConfig(dtype="float16")).weight.dtype
-        torch.float16
-    """
-    from modelpress.recipe.registry import apply_stage
-
-    return apply_stage(model, config, StageContext(task=task))

@@ -40,7 +40,7 @@ from modelpress.kernels.int4_weight import Int4WeightOnlyLinear, kernel_supporte
 from modelpress.kernels.int8_dynamic import Int8DynamicLinear
 from modelpress.kernels.int8_weight import Int8WeightOnlyLinear
 from modelpress.kernels.quantized_embedding import QuantizedEmbedding
-from modelpress.provenance import REBUILDERS, get_provenance, record_transform, set_provenance
+from modelpress.provenance import REBUILDERS, record_transform, replace_module
 from modelpress.recipe.registry import StageContext, rule, stage
 from modelpress.select import matches
 
@@ -142,18 +142,6 @@ def select_linear_targets(model: nn.Module, config: QuantizeConfig) -> tuple[lis
     return targets, skipped
 
 
-def _replace(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
-    """Put ``new`` at ``name`` (the root when ``name`` is empty, keeping its provenance); returns the model."""
-    if not name:
-        provenance = get_provenance(model)
-        if provenance is not None:
-            set_provenance(new, provenance)
-        return new
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent), child, new)
-    return model
-
-
 def _build(mode: QuantMode, layer: dict[str, Any], group_size: int) -> nn.Module:
     """An empty integer module for one transform record entry (the values load later)."""
     if layer.get("kind") == "embedding":
@@ -196,7 +184,7 @@ def apply_quantize(model: nn.Module, config: QuantizeConfig, ctx: StageContext) 
         layers.append({"name": name, **entry})
         if isinstance(new, Int4WeightOnlyLinear) and not kernel_supported(new.out_features, config.group_size):
             no_kernel.append(name or "<root>")
-        model = _replace(model, name, new.eval())
+        model = replace_module(model, name, new.eval())
     if layers:
         record = {"type": "quantize", "mode": config.mode.value, "layers": layers}
         if config.mode is QuantMode.weight_int4:
@@ -239,7 +227,7 @@ def _rebuild_quantize(model: nn.Module, record: dict[str, Any]) -> nn.Module:
             raise FormatError(f"quantize transform: layer {name!r}: group_size", f"an even divisor of {width}",
                               group_size, "the file is corrupted")
         new = _build(mode, layer, group_size)
-        model = _replace(model, name, new.eval())
+        model = replace_module(model, name, new.eval())
     return model
 
 

@@ -34,7 +34,7 @@ from torch import nn
 
 from modelpress.errors import ConfigError, FormatError
 from modelpress.history import Skip
-from modelpress.provenance import REBUILDERS, get_provenance, record_transform, set_provenance
+from modelpress.provenance import REBUILDERS, record_transform, replace_module
 from modelpress.recipe.registry import StageContext, stage
 from modelpress.select import matches
 from modelpress.share.config import HashInit, HashShareConfig
@@ -163,18 +163,6 @@ def select_hash_targets(model: nn.Module, config: HashShareConfig) -> tuple[list
     return targets, skipped
 
 
-def _replace(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
-    """Put ``new`` at ``name`` (the root when ``name`` is empty, keeping its provenance); returns the model."""
-    if not name:
-        provenance = get_provenance(model)
-        if provenance is not None:
-            set_provenance(new, provenance)
-        return new
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent), child, new)
-    return model
-
-
 @torch.no_grad()
 def _relative_error(linear: nn.Linear, hashed: HashedLinear) -> float:
     weight = linear.weight.detach().float()  # (out, in)
@@ -204,7 +192,7 @@ def apply_hash_share(model: nn.Module, config: HashShareConfig, ctx: StageContex
         dtype = str(linear.weight.dtype).removeprefix("torch.")
         done.append(HashedLayer(name, linear.in_features, linear.out_features, buckets, linear.bias is not None,
                                 config.sign, seed, dtype, error))
-        model = _replace(model, name, hashed)
+        model = replace_module(model, name, hashed)
     if done:
         record_transform(model, {"type": "hash-share", "hash": HASH_NAME,
                                  "layers": [layer.record() for layer in done]})
@@ -242,5 +230,5 @@ def _rebuild_hash_share(model: nn.Module, record: dict[str, Any]) -> nn.Module:
                               f"<buckets {buckets}, seed {seed}, dtype {layer.get('dtype')}>", "the file is corrupted")
         hashed = HashedLinear(module.in_features, module.out_features, buckets, bool(layer.get("bias", True)),
                               bool(layer.get("sign", True)), seed, dtype=dtype)
-        model = _replace(model, name, hashed)
+        model = replace_module(model, name, hashed)
     return model

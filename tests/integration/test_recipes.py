@@ -1,5 +1,6 @@
-"""Every shipped recipe validates; the recipes for the small models run end to end through the CLI, and the file
-they write evaluates, under `modelpress eval`, to exactly the accuracy the run's last History row recorded."""
+"""Every shipped recipe validates; the recipes for the small models run end to end through the CLI, the file they
+write evaluates, under `modelpress eval`, to exactly the accuracy the run's last History row recorded, and the
+recipes that carry an acceptance figure meet it (sparsity, accuracy against the original, size)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,19 @@ RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"
 # Recipes on the small zoo models run in the suite; transformer recipes are exercised by their benchmarks.
 SMALL_MODEL = {"lenet300": "zoo:lenet300", "lenet5": "zoo:lenet5", "deep-compression-lenet300": "zoo:lenet300",
                "deep-compression-lenet5": "zoo:lenet5"}
+
+
+# Acceptance targets of the shipped recipes (issues' figures): (zero fraction of all parameters at least, accuracy
+# drop against the original at most, file at least this many times smaller than raw fp32 bytes). None: not asserted.
+TARGETS: dict[str, tuple[float | None, float, float | None]] = {
+    "lenet300-prune90": (0.90, 0.005, None),
+    "lenet300-prune95": (0.95, 0.005, None),
+    "lenet5-prune97": (0.97, 0.005, None),
+    "deep-compression-lenet300": (None, 0.005, 40.0),
+    "deep-compression-lenet5": (None, 0.005, 40.0),
+    "lenet300-ternary": (None, 0.02, None),
+    "lenet5-qat4": (None, 0.005, None),
+}
 
 
 def _model_for(path: Path) -> str | None:
@@ -46,3 +60,11 @@ def test_recipe_runs_and_file_reproduces_accuracy(path: Path, tmp_path: Path,
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["bytes"] == out.stat().st_size
     assert evaluated["metrics"]["accuracy"] == last["metrics"]["accuracy"]
+    if path.stem in TARGETS:
+        min_zero, max_drop, min_ratio = TARGETS[path.stem]
+        original = result["history"][0]
+        assert last["metrics"]["accuracy"] >= original["metrics"]["accuracy"] - max_drop - 1e-6
+        if min_zero is not None:
+            assert 1 - last["nonzeros"] / last["params"] >= min_zero
+        if min_ratio is not None:
+            assert out.stat().st_size * min_ratio <= original["params"] * 4

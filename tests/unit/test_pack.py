@@ -34,3 +34,27 @@ def test_source_of_another_architecture_is_refused_and_nothing_written(tmp_path:
 def test_model_without_provenance_needs_a_source(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"pass source='package\.module:factory'"):
         pack(torch.nn.Linear(2, 2), tmp_path / "m.mpz")
+
+
+def test_a_fresh_process_unpacks_a_structure_changed_model(tmp_path: Path) -> None:
+    """The rebuilders of structure-changing stages register on import of their technique module; ``unpack`` in a
+    process that never imported it must still find them (a bug: it raised 'unknown architecture transform')."""
+    import subprocess
+    import sys
+
+    from modelpress.provenance import Provenance, set_provenance
+    from modelpress.recipe.registry import apply_stage
+    from modelpress.share.config import HashShareConfig
+
+    model = LeNet300()
+    set_provenance(model, Provenance(source={"kind": "factory", "ref": "modelpress.zoo.models:LeNet300"}))
+    model = apply_stage(model, HashShareConfig(fraction=0.25)).eval()
+    path = tmp_path / "hashed.mpz"
+    pack(model, path)
+    torch.save(torch.randn(2, 1, 28, 28), tmp_path / "x.pt")
+    code = ("import sys, torch; from modelpress.pack import unpack; m = unpack(sys.argv[1]); "
+            "x = torch.load(sys.argv[2]); print(type(m.fc1).__name__, repr(m(x).sum().item()))")
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "x.pt")], capture_output=True,
+                         text=True, check=True).stdout.split()
+    x = torch.load(tmp_path / "x.pt")
+    assert out == ["HashedLinear", repr(model(x).sum().item())]
