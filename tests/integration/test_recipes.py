@@ -28,6 +28,8 @@ TARGETS: dict[str, tuple[float | None, float, float | None]] = {
     "deep-compression-lenet5": (None, 0.005, 40.0),
     "lenet300-ternary": (None, 0.02, None),
     "lenet5-qat4": (None, 0.005, None),
+    "lenet5-int8": (None, 0.003, None),
+    "lenet300-svd": (None, 0.005, None),
 }
 
 
