@@ -37,7 +37,7 @@ from modelpress.history import History, HistoryRow
 from modelpress.pack import pack
 from modelpress.progress import console
 from modelpress.provenance import Provenance, get_provenance, set_provenance
-from modelpress.recipe.registry import HANDLERS, StageContext
+from modelpress.recipe.registry import StageContext, apply_stage
 from modelpress.recipe.schema import MeasureConfig, Recipe, load_recipe
 from modelpress.task import Task, check_model_runs
 from modelpress.train import fit, seed_everything
@@ -86,10 +86,7 @@ def run_stage(model: nn.Module, config: StageConfig, ctx: StageContext) -> nn.Mo
         >>> run_stage(torch.nn.Linear(2, 2), CastConfig(dtype="float16"), StageContext()).weight.dtype
         torch.float16
     """
-    from modelpress.recipe.builtin import load_builtin_stages
-
-    load_builtin_stages()
-    model = HANDLERS.get(type(config))(model, config, ctx)
+    model = apply_stage(model, config, ctx)
     if config.finetune is not None:
         task = ctx.require_task(f"{config.tag}: finetune")
         # a handler's objective wins; else `finetune: {distill: ...}` distils from the original model (ctx.teacher)
