@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 import numpy as np
@@ -39,7 +40,7 @@ __all__ = ["KLObserver", "MSEObserver", "MinMaxObserver", "MovingAverageMinMaxOb
            "PercentileObserver", "calibrate"]
 
 
-class Observer:
+class Observer(ABC):
     """Base: ``update(x)`` with each calibration tensor, then ``min_max()`` or ``qparams(bits, symmetric)``.
 
     ``axis`` (per-channel observers): the channel dimension; statistics reduce over every other dimension.
@@ -73,11 +74,13 @@ Fix: call update(x) with calibration data (a task's calibration batches) before 
         self._observe(self._channels(x))
         self.count += 1
 
+    @abstractmethod
     def _observe(self, x: Tensor) -> None:  # x: [C, n]
-        raise NotImplementedError
+        """Fold one batch of per-channel values into the statistics."""
 
+    @abstractmethod
     def _range(self) -> tuple[Tensor, Tensor]:  # ([C], [C])
-        raise NotImplementedError
+        """The (min, max) range per channel the statistics give."""
 
     def min_max(self) -> tuple[Tensor, Tensor]:
         """The chosen range: ``[]`` tensors (per tensor) or ``[C]`` (per channel)."""
@@ -173,8 +176,9 @@ class _AbsHistogramObserver(Observer):
         """Width of one bin."""
         return self.upper / self.bins
 
+    @abstractmethod
     def _threshold(self) -> float:
-        raise NotImplementedError
+        """The clipping threshold on |x| the histogram gives."""
 
     def _range(self) -> tuple[Tensor, Tensor]:
         t = self._threshold()
