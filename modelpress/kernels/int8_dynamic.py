@@ -28,10 +28,13 @@ Example:
 
 from __future__ import annotations
 
+from typing import Self
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Int8DynamicLinear", "int8_matmul", "int_mm_supported", "quantize_per_channel", "quantize_per_token"]
+__all__ = ["Int8DynamicLinear", "Int8LinearWeights", "int8_matmul", "int_mm_supported", "quantize_per_channel",
+           "quantize_per_token"]
 
 QMAX = 127  # symmetric restricted range [-127, 127]: -x quantizes to -q, and |acc| <= 127^2 * k
 _TINY = torch.finfo(torch.float32).tiny
@@ -99,14 +102,15 @@ def int8_matmul(qx: Tensor, qw: Tensor) -> Tensor:
     return (qx.double() @ qw.double().t()).long()  # exact: |acc| <= 127^2 * K < 2^53
 
 
-class Int8DynamicLinear(nn.Module):
-    """``nn.Linear`` computed as int8 x int8 -> int32 with dynamic per-token activation scales (inference only).
+class Int8LinearWeights(nn.Module):
+    """The weights shared by the int8 Linear runtime modules: per-output-channel symmetric int8 values and scales.
 
-    State: ``weight_int8`` int8 ``[out, in]``, ``weight_scale`` float32 ``[out]``, ``bias`` float32 ``[out]``.
+    State: ``weight_int8`` int8 ``[out, in]``, ``weight_scale`` float32 ``[out]``, ``bias`` float32 ``[out]`` (or
+    None). Subclasses add ``forward`` (how the product is computed).
 
     Example:
-        >>> Int8DynamicLinear(8, 4)(torch.ones(2, 3, 8)).shape
-        torch.Size([2, 3, 4])
+        >>> Int8LinearWeights.from_linear(torch.nn.Linear(4, 2)).weight_int8.dtype
+        torch.int8
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
@@ -117,8 +121,8 @@ class Int8DynamicLinear(nn.Module):
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear) -> Int8DynamicLinear:
-        """Quantize ``linear``'s weight per output channel (symmetric int8); the bias stays float32."""
+    def from_linear(cls, linear: nn.Linear) -> Self:
+        """Quantize ``linear``'s weight per output channel (symmetric int8, absmax / 127); the bias stays float32."""
         module = cls(linear.in_features, linear.out_features, linear.bias is not None)
         q, scale = quantize_per_channel(linear.weight)
         module.weight_int8.copy_(q)
@@ -130,6 +134,20 @@ class Int8DynamicLinear(nn.Module):
     def dequantized_weight(self) -> Tensor:
         """The weight the layer computes with, float32 ``[out, in]``."""
         return self.weight_int8.float() * self.weight_scale[:, None]
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Int8DynamicLinear(Int8LinearWeights):
+    """``nn.Linear`` computed as int8 x int8 -> int32 with dynamic per-token activation scales (inference only).
+
+    State: ``weight_int8`` int8 ``[out, in]``, ``weight_scale`` float32 ``[out]``, ``bias`` float32 ``[out]``.
+
+    Example:
+        >>> Int8DynamicLinear(8, 4)(torch.ones(2, 3, 8)).shape
+        torch.Size([2, 3, 4])
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         """``[..., in]`` -> ``[..., out]`` in ``x``'s dtype, in blocks of at most ``CHUNK_ROWS`` rows."""
@@ -146,6 +164,3 @@ class Int8DynamicLinear(nn.Module):
             else:
                 torch.mul(scaled, self.weight_scale, out=out[start:start + CHUNK_ROWS])
         return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

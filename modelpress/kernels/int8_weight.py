@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from modelpress.kernels.int8_dynamic import quantize_per_channel
+from modelpress.kernels.int8_dynamic import Int8LinearWeights
 
 __all__ = ["KERNEL_MAX_ROWS", "Int8WeightOnlyLinear", "kernel_supported"]
 
@@ -51,7 +51,7 @@ def kernel_supported(rows: int, in_features: int, device: torch.device) -> bool:
     return (0 < rows <= KERNEL_MAX_ROWS and in_features % KERNEL_K_MULTIPLE == 0 and device.type == "cpu")
 
 
-class Int8WeightOnlyLinear(nn.Module):
+class Int8WeightOnlyLinear(Int8LinearWeights):
     """``nn.Linear`` with int8 weights (per-channel symmetric scales) and float activations (inference only).
 
     State: ``weight_int8`` int8 ``[out, in]``, ``weight_scale`` float32 ``[out]``, ``bias`` float32 ``[out]``.
@@ -60,28 +60,6 @@ class Int8WeightOnlyLinear(nn.Module):
         >>> Int8WeightOnlyLinear(16, 4, bias=False)(torch.ones(3, 16)).shape
         torch.Size([3, 4])
     """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        self.register_buffer("weight_int8", torch.zeros(out_features, in_features, dtype=torch.int8))
-        self.register_buffer("weight_scale", torch.ones(out_features))
-        self.register_buffer("bias", torch.zeros(out_features) if bias else None)
-
-    @classmethod
-    def from_linear(cls, linear: nn.Linear) -> Int8WeightOnlyLinear:
-        """Quantize ``linear``'s weight per output channel (symmetric int8, absmax / 127)."""
-        module = cls(linear.in_features, linear.out_features, linear.bias is not None)
-        q, scale = quantize_per_channel(linear.weight)
-        module.weight_int8.copy_(q)
-        module.weight_scale.copy_(scale)
-        if linear.bias is not None:
-            module.bias.copy_(linear.bias.detach().float())
-        return module
-
-    def dequantized_weight(self) -> Tensor:
-        """The weight as float32 ``[out, in]``."""
-        return self.weight_int8.float() * self.weight_scale[:, None]
 
     def kernel_matmul(self, rows: Tensor) -> Tensor:
         """``rows [M, in] @ W^T`` by ``torch._weight_int8pack_mm`` (bf16 activations and scales), float32 ``[M, out]``.
@@ -104,5 +82,3 @@ class Int8WeightOnlyLinear(nn.Module):
             out = F.linear(rows.float(), self.dequantized_weight(), self.bias)
         return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
