@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,8 @@ from torch import nn
 
 from modelpress.registry import Registry
 
-__all__ = ["REBUILDERS", "Provenance", "get_provenance", "record_transform", "replace_module", "replay_transforms",
-           "set_provenance"]
+__all__ = ["REBUILDERS", "Provenance", "get_provenance", "rebuild_layers", "record_transform", "replace_module",
+           "replay_transforms", "set_provenance"]
 
 _ATTR = "_modelpress_provenance"
 
@@ -101,4 +101,41 @@ def replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
         return new
     parent, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent), child, new)
+    return model
+
+
+# kind of a record entry -> function(the model's module at that name or None, the entry) -> an empty runtime module,
+# or None when the model's module does not match the entry
+LayerBuilder = Callable[[nn.Module | None, dict[str, Any]], nn.Module | None]
+
+
+def rebuild_layers(model: nn.Module, record: dict[str, Any], builders: Mapping[str, LayerBuilder],
+                   transform: str) -> nn.Module:
+    """Replace each layer a transform record lists (``record["layers"]``: entries with ``name`` and ``kind``) by the
+    empty runtime module its kind's builder makes (the values load later); a kind without a builder, or a model
+    whose layer does not match the entry, is a :class:`FormatError` naming the layer.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(2, 2))
+        >>> builders = {"identity": lambda module, entry: nn.Identity() if module is not None else None}
+        >>> type(rebuild_layers(model, {"layers": [{"name": "0", "kind": "identity"}]}, builders, "demo")[0]).__name__
+        'Identity'
+    """
+    from modelpress.errors import FormatError
+
+    for layer in record.get("layers", []):
+        name, kind = str(layer.get("name", "")), layer.get("kind")
+        try:
+            module = model.get_submodule(name) if name else None
+        except AttributeError:
+            module = None
+        if kind not in builders:
+            raise FormatError(f"{transform} transform: layer {name!r}: kind", f"one of {sorted(builders)}", kind,
+                              "this file needs a newer modelpress")
+        new = builders[kind](module, layer)
+        if new is None:
+            raise FormatError(f"{transform} transform: layer {name!r}", f"a layer matching the record ({kind})",
+                              f"<{type(module).__name__}>", "the file and this modelpress version disagree on the "
+                              "architecture")
+        model = replace_module(model, name, new.eval())
     return model

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["QuantizedConv2d"]
+__all__ = ["QuantizedConv2d", "conv_from_record"]
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
@@ -106,3 +106,19 @@ class QuantizedConv2d(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, groups={self.groups}, bias={self.bias is not None}")
+
+
+def conv_from_record(module: nn.Module | None, layer: dict[str, Any]) -> QuantizedConv2d | None:
+    """An empty :class:`QuantizedConv2d` from a transform record entry (:meth:`QuantizedConv2d.config`'s keys), or
+    None when ``module`` is not a plain ``nn.Conv2d`` of the recorded channels.
+
+    Example:
+        >>> conv_from_record(nn.Conv2d(1, 2, 3), QuantizedConv2d(1, 2, 3).config()).kernel_size
+        (3, 3)
+    """
+    args = {k: layer.get(k) for k in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+                                      "groups", "bias")}
+    channels = [args["out_channels"], (args["in_channels"] or 0) // (args["groups"] or 1)]
+    if type(module) is not nn.Conv2d or list(module.weight.shape[:2]) != channels:
+        return None
+    return QuantizedConv2d(**args)

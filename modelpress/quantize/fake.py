@@ -28,6 +28,7 @@ from enum import StrEnum
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from modelpress.provenance import replace_module
 from modelpress.quantize.lsq import LSQQuantizer
 from modelpress.quantize.ternary import BinaryQuantizer, TernaryQuantizer
 
@@ -121,11 +122,6 @@ class FakeQuantConv2d(_FakeQuant):
         return self.layer._conv_forward(self._input(x), self.quantized_weight(), self.bias)
 
 
-def _set(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent), child, module)
-
-
 def apply_fake_quant(model: nn.Module, names: Sequence[str], scheme: WeightScheme | str, bits: int,
                      input_bits: int | None = None) -> list[str]:
     """Wrap the plain ``nn.Linear`` / ``nn.Conv2d`` layers among ``names`` (not the root) in fake-quant wrappers, in
@@ -143,7 +139,7 @@ def apply_fake_quant(model: nn.Module, names: Sequence[str], scheme: WeightSchem
         if not name or kind is None:
             continue
         inputs = LSQQuantizer(input_bits) if input_bits is not None else None
-        _set(model, name, kind(layer, make_weight_quantizer(scheme, bits, layer.weight), inputs))
+        replace_module(model, name, kind(layer, make_weight_quantizer(scheme, bits, layer.weight), inputs))
         wrapped.append(name)
     return wrapped
 
@@ -158,5 +154,5 @@ def strip_fake_quant(model: nn.Module) -> list[str]:
     """
     names = [name for name, m in model.named_modules() if isinstance(m, _FakeQuant)]
     for name in names:
-        _set(model, name, model.get_submodule(name).layer)
+        replace_module(model, name, model.get_submodule(name).layer)
     return names

@@ -36,12 +36,12 @@ from pydantic import Field
 from torch import nn
 
 from modelpress.config import StageConfig
-from modelpress.errors import ConfigError, FormatError
+from modelpress.errors import ConfigError
 from modelpress.history import Skip
 from modelpress.kernels.int8_dynamic import Int8DynamicLinear
 from modelpress.kernels.int8_weight import Int8WeightOnlyLinear
-from modelpress.kernels.quantized_conv import QuantizedConv2d
-from modelpress.provenance import REBUILDERS, record_transform
+from modelpress.kernels.quantized_conv import QuantizedConv2d, conv_from_record
+from modelpress.provenance import REBUILDERS, LayerBuilder, rebuild_layers, record_transform, replace_module
 from modelpress.quantize.fake import WeightScheme, apply_fake_quant
 from modelpress.recipe.registry import StageContext, rule, stage
 from modelpress.select import matches
@@ -142,11 +142,6 @@ def _runtime(wrapper: nn.Module, dynamic: bool) -> tuple[nn.Module, dict[str, An
                     "bias": layer.bias is not None}
 
 
-def _set(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent), child, module)
-
-
 def convert_fake_quant(model: nn.Module, names: Sequence[str], config: QATConfig) -> dict[str, str]:
     """Replace the fake-quant wrappers at ``names`` by integer runtime modules (in place), record the structure
     change in the provenance; returns ``{name: runtime module class}``.
@@ -163,7 +158,7 @@ def convert_fake_quant(model: nn.Module, names: Sequence[str], config: QATConfig
     kinds: dict[str, str] = {}
     for name in names:
         new, entry = _runtime(model.get_submodule(name), dynamic)
-        _set(model, name, new.eval())
+        replace_module(model, name, new.eval())
         layers.append({"name": name, **entry})
         kinds[name] = type(new).__name__
     if layers:
@@ -218,32 +213,20 @@ _LINEAR_KINDS = {"linear-int8-dynamic": Int8DynamicLinear, "linear-int8-weight":
 @REBUILDERS.register("qat")
 def _rebuild_qat(model: nn.Module, record: dict[str, Any]) -> nn.Module:
     """Replace each recorded layer by an empty runtime module of the recorded kind; the integers load later."""
-    for layer in record.get("layers", []):
-        name, kind = str(layer.get("name", "")), layer.get("kind")
-        try:
-            module = model.get_submodule(name) if name else None
-        except AttributeError:
-            module = None
-        if kind == "conv2d":
-            args = {k: layer.get(k) for k in ("in_channels", "out_channels", "kernel_size", "stride", "padding",
-                                              "dilation", "groups", "bias")}
-            ok = type(module) is nn.Conv2d and list(module.weight.shape[:2]) == [args["out_channels"],
-                                                                                  (args["in_channels"] or 0)
-                                                                                  // (args["groups"] or 1)]
-            new: nn.Module | None = QuantizedConv2d(**args) if ok else None
-        elif kind in _LINEAR_KINDS:
-            shape = [layer.get("out_features"), layer.get("in_features")]
-            ok = type(module) is nn.Linear and list(module.weight.shape) == shape
-            new = _LINEAR_KINDS[kind](shape[1], shape[0], bool(layer.get("bias", True))) if ok else None
-        else:
-            raise FormatError(f"qat transform: layer {name!r}: kind", f"one of {['conv2d', *_LINEAR_KINDS]}", kind,
-                              "this file needs a newer modelpress")
-        if new is None:
-            raise FormatError(f"qat transform: layer {name!r}", f"a layer matching the record ({kind})",
-                              f"<{type(module).__name__}>", "the file and this modelpress version disagree on the "
-                              "architecture")
-        _set(model, name, new.eval())
-    return model
+    builders = {"conv2d": conv_from_record, **{kind: _linear_builder(cls) for kind, cls in _LINEAR_KINDS.items()}}
+    return rebuild_layers(model, record, builders, "qat")
+
+
+def _linear_builder(cls: type[nn.Module]) -> LayerBuilder:
+    """A record builder of an empty ``cls`` for a plain ``nn.Linear`` of the recorded shape."""
+
+    def build(module: nn.Module | None, layer: dict[str, Any]) -> nn.Module | None:
+        shape = [layer.get("out_features"), layer.get("in_features")]
+        if type(module) is not nn.Linear or list(module.weight.shape) != shape:
+            return None
+        return cls(shape[1], shape[0], bool(layer.get("bias", True)))
+
+    return build
 
 
 @rule

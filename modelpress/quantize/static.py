@@ -42,12 +42,11 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from modelpress.config import StageConfig
-from modelpress.errors import FormatError
 from modelpress.history import Skip
 from modelpress.kernels.int8_dynamic import quantize_per_channel
-from modelpress.kernels.quantized_conv import QuantizedConv2d
+from modelpress.kernels.quantized_conv import QuantizedConv2d, conv_from_record
 from modelpress.kernels.static_int8 import StaticInt8Linear
-from modelpress.provenance import REBUILDERS, record_transform
+from modelpress.provenance import REBUILDERS, rebuild_layers, record_transform, replace_module
 from modelpress.quantize.observers import MinMaxObserver, Observer, PercentileObserver
 from modelpress.quantize.qat import QATConfig, select_qat_targets
 from modelpress.recipe.registry import StageContext, rule, stage
@@ -123,11 +122,6 @@ def calibrate_ranges(model: nn.Module, names: Sequence[str], batches: Any,
     return {key: obs.min_max() for key, obs in observers.items()}, seen
 
 
-def _set(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent), child, module)
-
-
 @stage(StaticQuantizeConfig)
 def apply_static(model: nn.Module, config: StaticQuantizeConfig, ctx: StageContext) -> nn.Module:
     """Stage handler of ``quantize-static``: calibrate on the training split, replace the layers, record them."""
@@ -156,7 +150,7 @@ def apply_static(model: nn.Module, config: StaticQuantizeConfig, ctx: StageConte
             layers.append({"name": name, "kind": "linear", "in_features": module.in_features,
                            "out_features": module.out_features, "bias": module.bias is not None})
             runtimes[name] = LINEAR_RUNTIME
-        _set(model, name, new.eval())
+        replace_module(model, name, new.eval())
     if layers:
         record_transform(model, {"type": "quantize-static", "layers": layers})
     ctx.notes.update(layers=[layer["name"] for layer in layers], runtimes=runtimes, calibration_examples=seen,
@@ -168,32 +162,15 @@ def apply_static(model: nn.Module, config: StaticQuantizeConfig, ctx: StageConte
 def _rebuild_static(model: nn.Module, record: dict[str, Any]) -> nn.Module:
     """Replace each recorded layer by an empty runtime module (``QuantizedConv2d`` or ``StaticInt8Linear``); the
     integers and scales load later."""
-    for layer in record.get("layers", []):
-        name, kind = str(layer.get("name", "")), layer.get("kind")
-        try:
-            module = model.get_submodule(name) if name else None
-        except AttributeError:
-            module = None
-        new: nn.Module | None = None
-        if kind == "conv2d" and type(module) is nn.Conv2d:
-            args = {k: layer.get(k) for k in ("in_channels", "out_channels", "kernel_size", "stride", "padding",
-                                              "dilation", "groups", "bias")}
-            if list(module.weight.shape[:2]) == [args["out_channels"],
-                                                 (args["in_channels"] or 0) // (args["groups"] or 1)]:
-                new = QuantizedConv2d(**args)
-        elif kind == "linear" and type(module) is nn.Linear:
-            shape = [layer.get("out_features"), layer.get("in_features")]
-            if list(module.weight.shape) == shape:
-                new = StaticInt8Linear(shape[1], shape[0], bool(layer.get("bias", True)))
-        elif kind not in ("conv2d", "linear"):
-            raise FormatError(f"quantize-static transform: layer {name!r}: kind", "one of ['conv2d', 'linear']", kind,
-                              "this file needs a newer modelpress")
-        if new is None:
-            raise FormatError(f"quantize-static transform: layer {name!r}", f"a layer matching the record ({kind})",
-                              f"<{type(module).__name__}>", "the file and this modelpress version disagree on the "
-                              "architecture")
-        _set(model, name, new.eval())
-    return model
+    return rebuild_layers(model, record, {"conv2d": conv_from_record, "linear": _linear_from_record},
+                          "quantize-static")
+
+
+def _linear_from_record(module: nn.Module | None, layer: dict[str, Any]) -> StaticInt8Linear | None:
+    shape = [layer.get("out_features"), layer.get("in_features")]
+    if type(module) is not nn.Linear or list(module.weight.shape) != shape:
+        return None
+    return StaticInt8Linear(shape[1], shape[0], bool(layer.get("bias", True)))
 
 
 @rule
