@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from modelpress.train.callbacks import Callback, TrainState
+from modelpress.train.callbacks import Callback, TrainState, find_or_add
 
 __all__ = ["MaskKeeper", "mask_keeper", "sparsity_of"]
 
@@ -121,12 +121,7 @@ def mask_keeper(callbacks: list[Callback]) -> MaskKeeper:
         >>> mask_keeper(callbacks) is mask_keeper(callbacks)
         True
     """
-    for callback in callbacks:
-        if isinstance(callback, MaskKeeper):
-            return callback
-    keeper = MaskKeeper()
-    callbacks.append(keeper)
-    return keeper
+    return find_or_add(callbacks, MaskKeeper)
 
 
 def sparsity_of(tensor: Tensor) -> float:

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from modelpress.train.callbacks import Callback, TrainState
+from modelpress.train.callbacks import Callback, TrainState, find_or_add
 from modelpress.train.loop import make_optimizer
 
 __all__ = ["CentroidTrainer", "SharedLayer", "centroid_trainer", "guard_zeros"]
@@ -233,9 +233,4 @@ def centroid_trainer(callbacks: list[Callback]) -> CentroidTrainer:
         >>> centroid_trainer(callbacks) is centroid_trainer(callbacks)
         True
     """
-    for callback in callbacks:
-        if isinstance(callback, CentroidTrainer):
-            return callback
-    trainer = CentroidTrainer()
-    callbacks.append(trainer)
-    return trainer
+    return find_or_add(callbacks, CentroidTrainer)

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import torch
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from modelpress.config import FinetuneConfig
     from modelpress.task import Task
 
-__all__ = ["Callback", "TrainState"]
+__all__ = ["Callback", "TrainState", "find_or_add"]
 
 
 @dataclass
@@ -70,3 +70,23 @@ class Callback:
 
     def on_train_end(self, state: TrainState) -> None:
         """After the last step."""
+
+
+C = TypeVar("C", bound=Callback)
+
+
+def find_or_add(callbacks: list[Callback], kind: type[C]) -> C:
+    """The callback of type ``kind`` in ``callbacks`` (a stage context's persistent list), appended if there is
+    none: one mask keeper, one centroid trainer, … per run, shared by every stage that needs it.
+
+    Example:
+        >>> callbacks: list[Callback] = []
+        >>> find_or_add(callbacks, Callback) is find_or_add(callbacks, Callback), len(callbacks)
+        (True, 1)
+    """
+    for callback in callbacks:
+        if isinstance(callback, kind):
+            return callback
+    found = kind()
+    callbacks.append(found)
+    return found
