@@ -11,6 +11,9 @@ Exactly one rank rule is given: ``rank`` (the same rank per layer), ``ratio`` (a
 ``energy`` (the smallest ranks keeping that fraction of the squared singular values; SVD and Tucker only) or
 ``param_budget`` (a global budget: the factorized layers keep at most that fraction of the selected layers'
 parameters; SVD/Tucker pick one energy threshold for all layers by bisection, CP gives each layer the same fraction).
+``rank_multiple`` rounds the ranks for the CPU's conv kernels, ``channels_last`` makes the factorized model run in
+that memory format (recorded, so the unpacked model does too) and ``activation_aware`` (SVD) whitens by the layer's
+calibration inputs before truncating.
 
 Example:
     >>> LowRankConfig(method="svd", rank=32, include=["fc1"]).method.value
@@ -76,6 +79,19 @@ class LowRankConfig(StageConfig, tag="low-rank"):
     exclude: tuple[str, ...] = ()
     cp_iterations: int = Field(200, ge=1, le=10_000, description="CP only: ALS iterations at most")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="CP only: seed of the ALS initialization")
+    rank_multiple: int | None = Field(None, ge=2, le=1024, description="round every rank to a multiple of this "
+                                      "(oneDNN's AVX-512 conv kernels work on blocks of 16 channels, so a rank of "
+                                      "18 costs about what 32 does); param_budget still holds at the rounded ranks")
+    channels_last: bool = Field(False, description="store the model's 4-D weights channels_last after factorizing "
+                                "(recorded in the file, so unpack does the same): oneDNN then runs the chain of "
+                                "small convs without a layout reorder around each one")
+    activation_aware: bool = Field(False, description="svd only: whiten each layer by the second moment of its "
+                                   "inputs on the task's calibration batches (SVD-LLM), so the truncation (and the "
+                                   "energy/param_budget ranks) minimize the output error, not the weight error")
+    calibration_batches: int = Field(8, ge=1, le=10_000, description="activation_aware: calibration batches used")
+    calibration_mask_input: int | None = Field(None, ge=0, le=64, description="activation_aware: index of the model "
+                                               "input that is a [B, T] token mask (1 for the sentences task's "
+                                               "attention mask); only those tokens' rows enter the statistics")
     keep_if_faster: bool = Field(False, description="time each factorized layer against the original on the task's "
                                  "held-out batch and keep it only if faster (needs a task; timings vary)")
     latency_batch: int = Field(32, ge=1, le=4096, description="keep_if_faster: batch size of the timed input")
@@ -89,4 +105,7 @@ class LowRankConfig(StageConfig, tag="low-rank"):
         if self.method is Method.cp and self.energy is not None:
             raise PydanticCustomError("low_rank_rule", "expected rank, ratio or param_budget for method cp (cp has no "
                                       "singular values to measure energy)")
+        if self.activation_aware and self.method is not Method.svd:
+            raise PydanticCustomError("low_rank_rule", "expected activation_aware only with method svd (it whitens "
+                                      "a weight matrix by its inputs before the truncated SVD)")
         return self

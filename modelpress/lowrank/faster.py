@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import statistics
 from collections.abc import Sequence
 
@@ -45,8 +46,9 @@ def layer_inputs(model: nn.Module, names: Sequence[str], inputs: tuple[Tensor, .
 
 
 def compare_latency(original: nn.Module, factorized: nn.Module, x: Tensor, threads: int = 2,
-                    rounds: int = 3) -> tuple[float, float]:
-    """Median latencies (ms) of ``original(x)`` and ``factorized(x)``, timed alternately.
+                    rounds: int = 3, channels_last: bool = False) -> tuple[float, float]:
+    """Median latencies (ms) of ``original(x)`` and ``factorized(x)``, timed alternately; with ``channels_last``
+    both run on copies in that memory format (with a channels_last input), as the stage would leave them.
 
     Example:
         >>> linear = torch.nn.Linear(16, 16)
@@ -54,6 +56,9 @@ def compare_latency(original: nn.Module, factorized: nn.Module, x: Tensor, threa
         >>> before > 0 and after > 0
         True
     """
+    if channels_last and x.dim() == 4:
+        original, factorized = (copy.deepcopy(m).to(memory_format=torch.channels_last) for m in (original, factorized))
+        x = x.contiguous(memory_format=torch.channels_last)
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(rounds):
         for model, record in ((original, times[0]), (factorized, times[1])):

@@ -6,7 +6,9 @@ otherwise, and for layers the method cannot handle (grouped or string-padded con
 weights, another layer type), it goes to ``ctx.skipped`` with the reason. An explicit ``rank`` above a layer's full
 rank is a :class:`ConfigError` naming the layer. The stage records ``{"type": "low-rank", "layers": [...]}`` in the
 provenance and registers a rebuilder, so ``unpack`` rebuilds the factorized layers and the outputs match bit for bit.
-Per-layer figures (form, ranks, parameters before and after) go to ``ctx.notes["layers"]``.
+Per-layer figures (form, ranks, parameters before and after) go to ``ctx.notes["layers"]``. With ``channels_last``
+the model's 4-D weights are stored channels_last afterwards and the record says so, so the unpacked model runs in the
+same memory format (the speed of a chain of small convs on oneDNN depends on it).
 
 Example:
     >>> from modelpress.zoo.models import LeNet300
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from modelpress.errors import ConfigError, FormatError
@@ -30,6 +33,7 @@ from modelpress.lowrank.faster import compare_latency, layer_inputs
 from modelpress.lowrank.layout import Factorized, build
 from modelpress.lowrank.svd import energy_rank, factorize_svd, singular_values, svd_spec
 from modelpress.lowrank.tucker import conv_spec, factorize_tucker2, mode_singular_values
+from modelpress.lowrank.whiten import input_grams
 from modelpress.provenance import REBUILDERS, record_transform, replace_module
 from modelpress.recipe.registry import StageContext, stage
 from modelpress.select import matches
@@ -118,8 +122,19 @@ def _params(module: Layer) -> int:
     return sum(p.numel() for p in module.parameters(recurse=False))
 
 
-def choose_ranks(targets: list[tuple[str, Layer]], config: LowRankConfig) -> dict[str, tuple[int, ...]]:
-    """The ranks of each target under the config's rule (before the saves-parameters check).
+def _round(ranks: tuple[int, ...], full: tuple[int, ...], multiple: int | None, down: bool = False) -> tuple[int, ...]:
+    """``ranks`` rounded to the nearest (``down``: the next lower) multiple of ``multiple``, at least ``multiple`` and
+    at most the full rank (a mode smaller than ``multiple`` keeps its full rank)."""
+    if multiple is None:
+        return ranks
+    steps = [r // multiple if down else int(r / multiple + 0.5) for r in ranks]
+    return tuple(min(f, multiple * max(1, k)) for k, f in zip(steps, full, strict=True))
+
+
+def choose_ranks(targets: list[tuple[str, Layer]], config: LowRankConfig,
+                 grams: dict[str, Any] | None = None) -> dict[str, tuple[int, ...]]:
+    """The ranks of each target under the config's rule (before the saves-parameters check), rounded to
+    ``rank_multiple`` if set; ``grams`` (activation-aware SVD) makes energy and budget use the whitened spectra.
 
     Example:
         >>> import torch
@@ -127,32 +142,39 @@ def choose_ranks(targets: list[tuple[str, Layer]], config: LowRankConfig) -> dic
         >>> choose_ranks([("fc2", layer)], LowRankConfig(ratio=0.25)), choose_ranks([("fc2", layer)],
         ...                                                                          LowRankConfig(energy=1.0))
         ({'fc2': (25,)}, {'fc2': (100,)})
+        >>> choose_ranks([("fc2", layer)], LowRankConfig(ratio=0.25, rank_multiple=16))
+        {'fc2': (32,)}
     """
     full = {name: _full_ranks(module, config.method, config.spatial.value) for name, module in targets}
+    multiple = config.rank_multiple
     if config.rank is not None:
         for name, _ in targets:
             if config.rank > min(full[name]):
                 raise ConfigError(f"{config.tag}: rank", f"a rank in [1, {min(full[name])}] for layer {name!r} "
                                   f"(its full rank{'s' if len(full[name]) > 1 else ''}: {list(full[name])})",
                                   config.rank, "lower the rank or exclude the layer")
-        return {name: (config.rank,) * len(full[name]) for name, _ in targets}
+        return {name: _round((config.rank,) * len(full[name]), full[name], multiple) for name, _ in targets}
     if config.ratio is not None:
         if config.method is Method.cp:  # a fraction of the smaller channel count
-            return {name: (max(1, round(config.ratio * min(m.weight.shape[:2]))),) for name, m in targets}
-        return {name: tuple(max(1, round(config.ratio * f)) for f in full[name]) for name, _ in targets}
+            return {name: _round((max(1, round(config.ratio * min(m.weight.shape[:2]))),), full[name], multiple)
+                    for name, m in targets}
+        return {name: _round(tuple(max(1, round(config.ratio * f)) for f in full[name]), full[name], multiple)
+                for name, _ in targets}
     if config.method is Method.cp:  # param_budget: every layer keeps the same fraction of its parameters
         budget = config.param_budget or 0.0
         ranks = {}
         for name, module in targets:
             per_rank = _spec(name, module, config, (2,)).params() - _spec(name, module, config, (1,)).params()
-            ranks[name] = (max(1, int(budget * _params(module) - (module.bias is not None) * module.out_channels)
-                               // per_rank),)
+            rank = max(1, int(budget * _params(module) - (module.bias is not None) * module.out_channels) // per_rank)
+            ranks[name] = _round((rank,), full[name], multiple, down=True)  # down: the budget still holds
         return ranks
-    values = {name: ((singular_values(m.weight),) if config.method is Method.svd else mode_singular_values(m.weight))
-              for name, m in targets}
+    grams = grams or {}
+    values = {name: ((singular_values(m.weight, grams.get(name)),) if config.method is Method.svd
+                     else mode_singular_values(m.weight)) for name, m in targets}
 
     def at(energy: float) -> dict[str, tuple[int, ...]]:
-        return {name: tuple(energy_rank(v, energy) for v in values[name]) for name, _ in targets}
+        return {name: _round(tuple(energy_rank(v, energy) for v in values[name]), full[name], multiple)
+                for name, _ in targets}
 
     if config.energy is not None:
         return at(config.energy)
@@ -169,9 +191,10 @@ def choose_ranks(targets: list[tuple[str, Layer]], config: LowRankConfig) -> dic
     return at(low)
 
 
-def _factorize(name: str, module: Layer, config: LowRankConfig, ranks: tuple[int, ...]) -> nn.Sequential:
+def _factorize(name: str, module: Layer, config: LowRankConfig, ranks: tuple[int, ...],
+               gram: Any = None) -> nn.Sequential:
     if config.method is Method.svd:
-        return factorize_svd(module, ranks[0], name)
+        return factorize_svd(module, ranks[0], name, gram)
     if config.method is Method.tucker:
         return factorize_tucker2(module, ranks, name)  # type: ignore[arg-type]
     return factorize_cp(module, ranks[0], config.spatial.value, name, config.cp_iterations, config.seed)  # type: ignore[arg-type]
@@ -189,7 +212,13 @@ def apply_low_rank(model: nn.Module, config: LowRankConfig, ctx: StageContext) -
         ('Sequential', True)
     """
     targets, skipped = select_low_rank_targets(model, config)
-    ranks = choose_ranks(targets, config)
+    grams: dict[str, Any] = {}
+    if config.activation_aware and targets:  # one calibration pass for every target's input Gram matrix
+        task = ctx.require_task(f"{config.tag}: activation_aware")
+        grams = input_grams(model, [name for name, _ in targets],
+                            task.calibration_batches(config.calibration_batches, seed=config.seed),
+                            config.calibration_mask_input)
+    ranks = choose_ranks(targets, config, grams)
     done: list[Factorized] = []
     notes: dict[str, Any] = {}
     inputs: dict[str, Any] = {}
@@ -207,11 +236,12 @@ def apply_low_rank(model: nn.Module, config: LowRankConfig, ctx: StageContext) -
             skipped.append(Skip(shown, f"ranks {list(spec.ranks)} give {spec.params()} parameters, not fewer than "
                                 f"the layer's {before}{limit}"))
             continue
-        factorized = _factorize(name, module, config, spec.ranks)
+        factorized = _factorize(name, module, config, spec.ranks, grams.get(name))
         notes[shown] = {"form": spec.form, "ranks": list(spec.ranks), "params_before": before,
                         "params_after": spec.params()}
         if config.keep_if_faster:
-            dense_ms, factorized_ms = compare_latency(module, factorized, inputs[name])
+            dense_ms, factorized_ms = compare_latency(module, factorized, inputs[name],
+                                                      channels_last=config.channels_last)
             notes[shown].update(dense_ms=round(dense_ms, 4), factorized_ms=round(factorized_ms, 4))
             if factorized_ms >= dense_ms:
                 del notes[shown]
@@ -222,8 +252,12 @@ def apply_low_rank(model: nn.Module, config: LowRankConfig, ctx: StageContext) -
         model = replace_module(model, name, factorized)
         done.append(spec)
     ctx.skipped.extend(skipped)
-    if done:
-        record_transform(model, {"type": "low-rank", "layers": [spec.record() for spec in done]})
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # 4-D weights only; a conv then outputs channels_last
+    if done or config.channels_last:
+        record_transform(model, {"type": "low-rank", "layers": [spec.record() for spec in done],
+                                 **({"channels_last": True} if config.channels_last else {})})
+    ctx.notes["channels_last"] = config.channels_last
     ctx.notes["method"] = config.method.value
     ctx.notes["layers"] = notes
     ctx.notes["params_before"] = sum(n["params_before"] for n in notes.values())
@@ -247,4 +281,6 @@ def _rebuild_low_rank(model: nn.Module, record: dict[str, Any]) -> nn.Module:
                               f"shape {list(expected)}", f"<{type(module).__name__}>",
                               "the file and this modelpress version disagree on the architecture")
         model = replace_module(model, spec.name, build(spec).train(module.training))
+    if record.get("channels_last"):  # the values load into these strides (load_state_dict copies in place)
+        model = model.to(memory_format=torch.channels_last)
     return model

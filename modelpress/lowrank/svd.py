@@ -19,18 +19,23 @@ import torch
 from torch import Tensor, nn
 
 from modelpress.lowrank.layout import Factorized, build
+from modelpress.lowrank.whiten import whitening
 
 __all__ = ["energy_rank", "factorize_svd", "singular_values", "svd_spec"]
 
 
-def singular_values(weight: Tensor) -> Tensor:
-    """The singular values (descending, float64) of a weight viewed as ``[out, in * prod(kernel)]``.
+def singular_values(weight: Tensor, gram: Tensor | None = None) -> Tensor:
+    """The singular values (descending, float64) of a weight viewed as ``[out, in * prod(kernel)]``; with ``gram``
+    (a Linear's or 1x1 conv's input Gram matrix ``[in, in]``) those of the whitened ``W S``.
 
     Example:
-        >>> singular_values(torch.eye(3) * 2).tolist()
-        [2.0, 2.0, 2.0]
+        >>> singular_values(torch.eye(3) * 2).tolist(), singular_values(torch.eye(2), 4 * torch.eye(2)).tolist()
+        ([2.0, 2.0, 2.0], [2.0, 2.0])
     """
-    return torch.linalg.svdvals(weight.detach().double().reshape(weight.shape[0], -1))
+    matrix = weight.detach().double().reshape(weight.shape[0], -1)
+    if gram is not None:
+        matrix = matrix @ whitening(gram)[0]
+    return torch.linalg.svdvals(matrix)
 
 
 def energy_rank(values: Tensor, energy: float) -> int:
@@ -66,8 +71,11 @@ def svd_spec(name: str, module: nn.Linear | nn.Conv2d, rank: int) -> Factorized:
 
 
 @torch.no_grad()
-def factorize_svd(module: nn.Linear | nn.Conv2d, rank: int, name: str = "") -> nn.Sequential:
+def factorize_svd(module: nn.Linear | nn.Conv2d, rank: int, name: str = "",
+                  gram: Tensor | None = None) -> nn.Sequential:
     """Two layers computing ``module`` at ``rank`` (any rank in [1, min(out, in)]; the stage checks it saves).
+    With ``gram`` (``X^T X`` of the layer's inputs, ``[in, in]``) the truncation is activation-aware: it minimizes
+    the output error on those inputs (see :mod:`modelpress.lowrank.whiten`).
 
     Example:
         >>> conv = torch.nn.Conv2d(16, 8, 1, stride=2, padding=1)
@@ -78,9 +86,15 @@ def factorize_svd(module: nn.Linear | nn.Conv2d, rank: int, name: str = "") -> n
     """
     spec = svd_spec(name, module, rank)
     weight = module.weight.detach().double().reshape(spec.out_channels, spec.in_channels)  # [out, in]
+    s_inv = None
+    if gram is not None:  # truncate W S, then map back: first = Sigma^1/2 V^T S^-1
+        whiten, s_inv = whitening(gram)  # [in, in] each
+        weight = weight @ whiten
     u, s, vh = torch.linalg.svd(weight, full_matrices=False)  # [out, k], [k], [k, in]
     root = s[:rank].sqrt()
     first = root[:, None] * vh[:rank]  # [r, in]
+    if s_inv is not None:
+        first = first @ s_inv
     second = u[:, :rank] * root[None, :]  # [out, r]
     layers = build(spec)
     layers[0].weight.copy_(first.reshape(layers[0].weight.shape))
