@@ -178,9 +178,11 @@ def _field_info(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
     current: Any = model
     info = None
     for part in loc:
+        if isinstance(part, int):  # an index into a list/tuple of nested configs: stay on the item's model
+            continue
         fields = getattr(current, "model_fields", None)
-        if not isinstance(part, str) or fields is None or part not in fields:
-            return info if isinstance(part, int) else None
+        if fields is None or part not in fields:
+            return None
         info = fields[part]
         annotation = info.annotation
         current = _model_in(annotation, None)

@@ -46,3 +46,12 @@ def test_configs_are_frozen_and_round_trip() -> None:
 def test_non_mapping_section_is_rejected() -> None:
     with pytest.raises(ConfigError, match=r"stages\[0\]: expected a mapping of keys to values, got <list>"):
         parse_config(_Toy, [1, 2], where="stages[0]")
+
+
+def test_bounds_of_a_field_inside_a_tuple_of_nested_configs() -> None:
+    # Regression: the bounds lookup stopped at the list index and printed "expected a number in None".
+    from modelpress.prune.config import PruneConfig
+
+    with pytest.raises(ConfigError, match=r"stages\[0\]\.overrides\[0\]\.sparsity: expected a number in \[0, 1\), "
+                                          r"got 1\.5"):
+        parse_config(PruneConfig, {"sparsity": 0.5, "overrides": [{"layers": ["fc1"], "sparsity": 1.5}]}, "stages[0]")
