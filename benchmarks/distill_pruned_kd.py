@@ -2,6 +2,8 @@
 (``finetune: {distill: ...}``, teacher = the run's original model) than when it fine-tunes on the labels alone.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py [--seeds 0 1 2] [--epochs 3]
+    # both arms fine-tune on the same stream of perturbed digits (a transfer set, modelpress.distill.transfer)
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --augment mild --epochs 3
 
 Both arms run the same one-stage recipe through ``modelpress.run`` from the zoo's LeNet-5: one-shot global magnitude
 pruning of 97.15% of the conv and fc weights (97.02% of all parameters, as recipes/lenet5-prune97.yaml), then the
@@ -12,6 +14,8 @@ same fine-tuning (Adam, cosine, same epochs, learning rate, batch size, data ord
   split carved from the training digits (3,000 train / 1,000 validation, seed 1234; seed 0), never on the held-out
   digits. (A first run with Hinton's ``T = 4, a = 0.9`` fixed in advance lost to labels; see the results file.)
 
+``--augment``: the run's task is ``TransferTask(mnist5k, AugmentConfig(kind="affine"))``, so both arms' fine-tuning
+sees the same randomly shifted/rotated/zoomed digits (defaults fixed before running); evaluation is unperturbed.
 The recipe seed is the benchmark seed (data order). Accuracy on the 1,000 held-out digits; mean +- sample std.
 """
 
@@ -21,14 +25,20 @@ import argparse
 import copy
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from modelpress import zoo
+from modelpress.distill.transfer import AugmentConfig, TransferTask
 from modelpress.recipe import parse_recipe, run
-from modelpress.task import ClassificationTask
+from modelpress.task import ClassificationTask, Task
 from modelpress.tasks.mnist import mnist5k
+
+sys.path.insert(0, str(Path(__file__).parent))
+from distill_kd_mnist import AUGMENT  # the same perturbations
 
 SPARSITY = 0.9715
 GRID = ((1.0, 0.5), (2.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9))  # (temperature, alpha)
@@ -42,7 +52,7 @@ def validation_task(task: ClassificationTask) -> ClassificationTask:
                               task.x_train[val_idx], task.y_train[val_idx], num_classes=task.num_classes)
 
 
-def accuracy(task: ClassificationTask, finetune: dict, seed: int, dense: torch.nn.Module) -> tuple[float, float]:
+def accuracy(task: Task, finetune: dict, seed: int, dense: torch.nn.Module) -> tuple[float, float]:
     """Held-out accuracy and parameter sparsity after pruning a copy of ``dense`` and fine-tuning as ``finetune``
     says."""
     recipe = parse_recipe({"name": "bench", "seed": seed, "measure": {"runs": 3, "warmup": 1}, "stages": [
@@ -57,17 +67,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--augment", choices=sorted(AUGMENT), default=None,
+                        help="every arm on the same perturbed stream (see AUGMENT)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--grid", nargs="+", default=[f"{t:g},{a:g}" for t, a in GRID], help="T,alpha pairs")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    task = mnist5k()
+    grid = [tuple(float(v) for v in pair.split(",")) for pair in args.grid]
+    torch.set_num_threads(args.threads)
+    plain = mnist5k()
+    augment = AugmentConfig(**AUGMENT[args.augment]) if args.augment else None
+    wrap = (lambda t: TransferTask(t, augment)) if augment is not None else (lambda t: t)
+    task = wrap(plain)
     finetune = {"epochs": args.epochs, "lr": 1e-3, "batch_size": 64}
-    dense = zoo.load("lenet5", task)
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.machine()} torch {torch.__version__} threads 2; "
-          f"LeNet-5 dense {task.evaluate(dense)['accuracy']:.4f}; one-shot global magnitude {SPARSITY}; "
-          f"finetune {finetune}")
-    val = validation_task(task)
+    dense = zoo.load("lenet5", plain)
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.machine()} torch {torch.__version__} "
+          f"threads {args.threads}; LeNet-5 dense {task.evaluate(dense)['accuracy']:.4f}; one-shot global magnitude "
+          f"{SPARSITY}; finetune {finetune}; augment {args.augment}")
+    val = wrap(validation_task(plain))
     scores = {}
-    for temperature, alpha in GRID:
+    for temperature, alpha in grid:
         section = {**finetune, "distill": {"temperature": temperature, "alpha": alpha}}
         scores[(temperature, alpha)] = accuracy(val, section, 0, dense)[0]
         print(f"validation T={temperature:g} alpha={alpha:g}: {scores[(temperature, alpha)]:.4f}", flush=True)

@@ -8,6 +8,7 @@
   ``finetune: {distill: ...}`` hook (KD from the original model in any stage's fine-tuning);
 * :mod:`~modelpress.distill.mutual` — online mutual learning of peer students;
 * :mod:`~modelpress.distill.stage` — the ``distill`` stage (new student architecture, recorded for ``unpack``);
+* :mod:`~modelpress.distill.transfer` — transfer sets: training batches perturbed on every pass;
 * :mod:`~modelpress.distill.students` — small student (and teacher) architectures.
 
 Example:
@@ -31,8 +32,10 @@ from modelpress.distill.mutual import MutualObjective, Peers
 from modelpress.distill.objective import DistillObjective, FeaturePair, StudentWithAdapters, finetune_objective
 from modelpress.distill.stage import DistillConfig, StudentSpec, build_student, distill
 from modelpress.distill.teachers import Ensemble, TeacherSet, ensemble_probs
+from modelpress.distill.transfer import AugmentConfig, TransferTask, augment_images, augment_tokens
 
 __all__ = [
+    "AugmentConfig",
     "DistillConfig",
     "DistillObjective",
     "Ensemble",
@@ -43,9 +46,12 @@ __all__ = [
     "StudentSpec",
     "StudentWithAdapters",
     "TeacherSet",
+    "TransferTask",
     "attention_map",
     "attention_probs_loss",
     "attention_transfer_loss",
+    "augment_images",
+    "augment_tokens",
     "build_student",
     "distill",
     "embedding_loss",

@@ -9,6 +9,7 @@ A recipe stage::
       kd: {loss: kl, temperature: 4, alpha: 0.9}
       hints: [{student: conv2, teacher: conv2}]        # FitNets hints, learned 1x1-conv/Linear adapters
       attention: [{student: conv2, teacher: conv2}]    # attention transfer (spatial maps)
+      augment: {kind: affine, shift: 2, degrees: 12}   # perturbed training batches (modelpress.distill.transfer)
       train: {epochs: 10, lr: 0.003}                   # the distillation run (required)
 
 ``current`` is the model entering the stage; ``original`` is the run's frozen copy of the model it started from;
@@ -49,6 +50,7 @@ from modelpress.config import FinetuneConfig, Frozen, KDConfig, StageConfig
 from modelpress.distill.mutual import MutualObjective, Peers
 from modelpress.distill.objective import DistillObjective, FeaturePair, StudentWithAdapters
 from modelpress.distill.teachers import Ensemble, TeacherSet
+from modelpress.distill.transfer import AugmentConfig, TransferTask
 from modelpress.errors import ConfigError
 from modelpress.imports import import_object
 from modelpress.provenance import Provenance, set_provenance
@@ -100,6 +102,8 @@ class DistillConfig(StageConfig, tag="distill"):
     hints: tuple[FeaturePair, ...] = ()
     attention: tuple[FeaturePair, ...] = ()
     freeze: tuple[str, ...] = Field((), description="parameter-name patterns kept fixed in the student")
+    augment: AugmentConfig | None = Field(None, description="perturb the training batches (a transfer set); "
+                                          "see modelpress.distill.transfer")
     train: FinetuneConfig
 
     @model_validator(mode="after")
@@ -172,7 +176,8 @@ def _train_link(student: nn.Module, teachers: TeacherSet, config: DistillConfig,
     objective = DistillObjective(student, teachers, config.kd, task, config.hints if with_features else (),
                                  config.attention if with_features else ())
     try:
-        fit(StudentWithAdapters(student, objective.adapters), task, config.train, objective=objective,
+        data = TransferTask(task, config.augment) if config.augment is not None else task
+        fit(StudentWithAdapters(student, objective.adapters), data, config.train, objective=objective,
             seed=ctx.seed, quiet=ctx.quiet, description=what)
     finally:
         objective.remove_hooks()
@@ -186,7 +191,8 @@ def apply_distill(model: nn.Module, config: DistillConfig, ctx: StageContext) ->
         peers = [build_student(config.student, task, ctx.seed + i) for i in range(config.peers)]
         for peer in peers:
             _freeze(peer, config.freeze)
-        fit(Peers(peers), task, config.train, objective=MutualObjective(config.kd, task), seed=ctx.seed,
+        data = TransferTask(task, config.augment) if config.augment is not None else task
+        fit(Peers(peers), data, config.train, objective=MutualObjective(config.kd, task), seed=ctx.seed,
             quiet=ctx.quiet, description=f"mutual learning of {config.peers} peers")
         student = peers[0]
         ctx.notes["peer_metrics"] = [task.evaluate(p) for p in peers[1:]]

@@ -1,0 +1,167 @@
+"""Transfer sets: the training data, randomly perturbed on every pass, for the teacher to label.
+
+A teacher that fits its training data almost perfectly gives near one-hot outputs on exactly that data, so distilling
+on it teaches little beyond the labels. On perturbed copies (digits shifted and rotated; sentences cropped and with
+some tokens masked) the teacher's outputs are informative again. :class:`TransferTask` wraps a task so that its
+training batches are perturbed; everything else (evaluation, loss, example inputs) is the wrapped task's. The
+perturbations are drawn from the training loop's seeded generator after the batch order, so two runs with the same
+seed see exactly the same stream: the label-only arm of a comparison trains on the same perturbed data.
+
+In a recipe: ``augment: {kind: affine, shift: 2, degrees: 12}`` (images ``[B, C, H, W]``) or
+``augment: {kind: tokens, crop: 0.5, mask: 0.1}`` (``(input_ids, attention_mask)`` token batches) on a ``distill``
+stage; the held-out evaluation never sees perturbed data.
+
+Example:
+    >>> import torch
+    >>> from modelpress.task import ClassificationTask
+    >>> x = torch.randn(8, 1, 6, 6); task = ClassificationTask("toy", x, torch.zeros(8).long(), x, torch.zeros(8), 2)
+    >>> wrapped = TransferTask(task, AugmentConfig(kind="affine", shift=1, degrees=10))
+    >>> (inputs,), targets = next(wrapped.train_batches(8, torch.Generator().manual_seed(0)))
+    >>> inputs.shape, bool(torch.equal(inputs, x))
+    (torch.Size([8, 1, 6, 6]), False)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from modelpress.config import Frozen
+from modelpress.errors import ConfigError
+from modelpress.task import Batch, Task
+
+__all__ = ["AugmentConfig", "TransferTask", "augment_images", "augment_tokens"]
+
+
+class AugmentConfig(Frozen):
+    """How training batches are perturbed: ``affine`` (images) or ``tokens`` (token-id batches).
+
+    Example:
+        >>> AugmentConfig(kind="tokens").mask
+        0.1
+    """
+
+    kind: Literal["affine", "tokens"]
+    shift: float = Field(2.0, ge=0, le=16, description="affine: max shift in pixels, each axis")
+    degrees: float = Field(12.0, ge=0, le=180, description="affine: max rotation in degrees")
+    scale: float = Field(0.1, ge=0, lt=1, description="affine: max relative zoom in or out")
+    crop: float = Field(0.5, gt=0, le=1, description="tokens: shortest kept span, as a fraction of the sentence")
+    mask: float = Field(0.1, ge=0, lt=1, description="tokens: probability of replacing a token by [MASK]")
+    mask_id: int = Field(103, ge=0, description="tokens: the [MASK] token id (103 in BERT's vocabulary)")
+    probability: float = Field(1.0, gt=0, le=1, description="share of the examples perturbed (the rest unchanged)")
+
+
+def _uniform(n: int, limit: float, generator: torch.Generator) -> Tensor:
+    return (torch.rand(n, generator=generator) * 2 - 1) * limit  # [n] in [-limit, limit]
+
+
+def augment_images(x: Tensor, config: AugmentConfig, generator: torch.Generator) -> Tensor:
+    """Randomly shifted, rotated and zoomed copies of images ``[B, C, H, W]`` (bilinear, zero padding).
+
+    Zero padding is the standardized background of the caller's data only if it was zero; MNIST-5k's background is
+    ``-mean/std``, so the border is filled with each image's minimum (its background) instead.
+
+    Example:
+        >>> x = torch.zeros(2, 1, 5, 5); x[:, :, 2, 2] = 1
+        >>> augment_images(x, AugmentConfig(kind="affine", shift=0, degrees=0, scale=0), torch.Generator()).equal(x)
+        True
+    """
+    b, _, h, w = x.shape
+    angle = _uniform(b, math.radians(config.degrees), generator)  # [B]
+    zoom = 1 + _uniform(b, config.scale, generator)  # [B]
+    tx, ty = _uniform(b, 2 * config.shift / w, generator), _uniform(b, 2 * config.shift / h, generator)  # [B]
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # [B, 2, 3]
+    keep = torch.rand(b, generator=generator) >= config.probability  # [B] examples left as they are
+    background = x.amin(dim=(1, 2, 3), keepdim=True)  # [B, 1, 1, 1]
+    grid = nn.functional.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    moved = nn.functional.grid_sample(x - background, grid, align_corners=False) + background
+    return torch.where(keep[:, None, None, None], x, moved)
+
+
+def augment_tokens(input_ids: Tensor, attention_mask: Tensor, config: AugmentConfig, generator: torch.Generator,
+                   pad_id: int = 0) -> tuple[Tensor, Tensor]:
+    """Random contiguous spans of padded sentences ``[B, L]`` (``[CLS]``/``[SEP]`` kept), some tokens masked.
+
+    Example:
+        >>> ids = torch.tensor([[101, 5, 6, 7, 8, 102]]); mask = torch.ones_like(ids)
+        >>> new_ids, new_mask = augment_tokens(ids, mask, AugmentConfig(kind="tokens", crop=1, mask=0),
+        ...                                    torch.Generator())
+        >>> new_ids.tolist(), new_mask.tolist()
+        ([[101, 5, 6, 7, 8, 102]], [[1, 1, 1, 1, 1, 1]])
+    """
+    rows: list[Tensor] = []
+    lengths = attention_mask.sum(1).tolist()
+    draws = torch.rand(len(lengths), 3, generator=generator)  # [B, 3]: perturb?, span length, span start
+    for i, n in enumerate(int(v) for v in lengths):
+        body = input_ids[i, 1:n - 1]  # without [CLS] and [SEP]
+        if draws[i, 0] < config.probability and len(body) > 1:
+            shortest = max(1, math.ceil(config.crop * len(body)))
+            size = shortest + int(draws[i, 1] * (len(body) - shortest + 1))
+            start = int(draws[i, 2] * (len(body) - size + 1))
+            body = body[start:start + size].clone()
+            masked = torch.rand(len(body), generator=generator) < config.mask
+            body[masked] = config.mask_id
+        rows.append(torch.cat([input_ids[i, :1], body, input_ids[i, n - 1:n]]))
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=input_ids.dtype)
+    mask = torch.zeros((len(rows), width), dtype=attention_mask.dtype)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)], mask[i, :len(row)] = row, 1
+    return ids, mask
+
+
+class TransferTask(Task):
+    """``task`` with perturbed training batches (module docstring); evaluation and everything else unchanged.
+
+    Example:
+        >>> from modelpress.tasks.mnist import digits
+        >>> TransferTask(digits(), AugmentConfig(kind="affine")).num_train_examples()
+        1347
+    """
+
+    def __init__(self, task: Task, config: AugmentConfig) -> None:
+        self.task, self.config = task, config
+        self.name, self.primary_metric = task.name, task.primary_metric
+        self.higher_is_better = getattr(task, "higher_is_better", True)
+
+    def __getattr__(self, name: str) -> Any:  # attributes of the wrapped task (num_classes, input_shape, ...)
+        if name in ("task", "config"):
+            raise AttributeError(name)
+        return getattr(self.task, name)
+
+    def example_inputs(self, batch_size: int = 1) -> tuple[Tensor, ...]:
+        """The wrapped task's example inputs (unperturbed)."""
+        return self.task.example_inputs(batch_size)
+
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        """The wrapped task's shuffled epoch, each batch perturbed with draws from ``generator``."""
+        for inputs, targets in self.task.train_batches(batch_size, generator):
+            if self.config.kind == "affine":
+                if len(inputs) != 1 or inputs[0].dim() != 4:
+                    raise ConfigError("distill: augment.kind", "image batches [B, C, H, W] for affine",
+                                      f"<{len(inputs)} inputs of {inputs[0].dim()} dims>", "use kind: tokens")
+                yield (augment_images(inputs[0], self.config, generator),), targets
+            else:
+                if len(inputs) != 2 or inputs[0].dim() != 2:
+                    raise ConfigError("distill: augment.kind", "(input_ids, attention_mask) batches for tokens",
+                                      f"<{len(inputs)} inputs>", "use kind: affine for images")
+                yield augment_tokens(inputs[0], inputs[1], self.config, generator,
+                                     getattr(self.task, "pad_id", 0)), targets
+
+    def num_train_examples(self) -> int:
+        """The wrapped task's training-set size."""
+        return self.task.num_train_examples()
+
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        """The wrapped task's loss."""
+        return self.task.loss(outputs, targets)
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """The wrapped task's held-out evaluation (never perturbed)."""
+        return self.task.evaluate(model)
