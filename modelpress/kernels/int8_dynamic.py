@@ -150,7 +150,10 @@ class Int8DynamicLinear(Int8LinearWeights):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        """``[..., in]`` -> ``[..., out]`` in ``x``'s dtype, in blocks of at most ``CHUNK_ROWS`` rows."""
+        """``[..., in]`` -> ``[..., out]`` in ``x``'s dtype, in blocks of at most ``CHUNK_ROWS`` rows (eager), or in
+        one pass that inductor fuses (under ``torch.compile``, see :meth:`fused_forward`)."""
+        if torch.compiler.is_compiling():
+            return self.fused_forward(x)
         rows = x.reshape(-1, self.in_features).float()  # [M, K]
         out = torch.empty(rows.shape[0], self.out_features, dtype=torch.float32, device=rows.device)  # [M, N]
         for start in range(0, rows.shape[0], CHUNK_ROWS):
@@ -163,4 +166,28 @@ class Int8DynamicLinear(Int8LinearWeights):
                 torch.addcmul(self.bias, scaled, self.weight_scale, out=out[start:start + CHUNK_ROWS])
             else:
                 torch.mul(scaled, self.weight_scale, out=out[start:start + CHUNK_ROWS])
+        return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    def fused_forward(self, x: Tensor) -> Tensor:
+        """The same product as :meth:`forward`, without row blocks: one reduction and one elementwise pass before
+        ``_int_mm`` and one after it, which inductor (``torch.compile``) fuses into a kernel each, together with the
+        neighbouring LayerNorm / GELU / residual ops. Eager, it equals :meth:`forward` up to float rounding.
+
+        Example:
+            >>> layer = Int8DynamicLinear.from_linear(torch.nn.Linear(16, 4))
+            >>> x = torch.randn(3, 16)
+            >>> torch.allclose(layer.fused_forward(x), layer(x), atol=1e-6)
+            True
+        """
+        rows = x.reshape(-1, self.in_features).float()  # [M, K]
+        scale = rows.abs().amax(-1, keepdim=True).div(QMAX)  # [M, 1] per-token symmetric scale
+        scale = torch.where(scale >= _TINY, scale, torch.ones((), dtype=scale.dtype))  # all-zero row: any scale
+        qx = torch.div(rows, scale).round().to(torch.int8)  # [M, K], |q| <= 127 (see quantize_per_token)
+        if int_mm_supported(rows.shape[0], self.in_features, self.out_features, rows.device):
+            acc = torch._int_mm(qx, self.weight_int8.t())  # int32 [M, N]
+        else:
+            acc = int8_matmul(qx, self.weight_int8)
+        out = acc.float() * scale * self.weight_scale  # [M, N] * [M, 1] * [N]
+        if self.bias is not None:
+            out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)

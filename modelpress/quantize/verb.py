@@ -23,7 +23,7 @@ from modelpress.task import Task
 
 __all__ = ["QUANTIZE_TAGS", "quantize_"]
 
-QUANTIZE_TAGS = ("cast", "quantize", "quantize-static", "qat")
+QUANTIZE_TAGS = ("cast", "quantize", "quantize-static", "qat", "quantize-mixed")
 
 
 def quantize_(model: nn.Module, config: StageConfig, task: Task | None = None,

@@ -30,6 +30,7 @@ TARGETS: dict[str, tuple[float | None, float, float | None]] = {
     "lenet5-qat4": (None, 0.005, None),
     "lenet5-int8": (None, 0.003, None),
     "lenet300-svd": (None, 0.005, None),
+    "lenet5-mixed": (None, 0.005, 6.0),
 }
 
 
