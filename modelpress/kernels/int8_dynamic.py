@@ -74,13 +74,17 @@ def quantize_per_channel(weight: Tensor) -> tuple[Tensor, Tensor]:
 def int_mm_supported(m: int, k: int, n: int, device: torch.device) -> bool:
     """Whether ``torch._int_mm`` computes this ``[m, k] x [k, n]`` product exactly.
 
-    On CPU any shape works (measured, torch 2.13); elsewhere (CUDA) the kernel needs m > 16 and k, n multiples of 8.
+    On CPU every shape measured works except a reduction of length 1 with two or more outputs (torch 2.13 returns
+    uninitialized values for ``k == 1, n >= 2``: found by a property test, checked against an int64 product for k in
+    1..69); elsewhere (CUDA) the kernel needs m > 16 and k, n multiples of 8.
 
     Example:
         >>> int_mm_supported(1, 384, 384, torch.device("cpu")), int_mm_supported(4, 200_000, 8, torch.device("cpu"))
         (True, False)
+        >>> int_mm_supported(4, 1, 8, torch.device("cpu"))
+        False
     """
-    if m == 0 or k == 0 or k > MAX_EXACT_K:
+    if m == 0 or k == 0 or k > MAX_EXACT_K or (k == 1 and n > 1):
         return False
     if device.type == "cpu":
         return True

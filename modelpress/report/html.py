@@ -194,12 +194,15 @@ def _skips(history: History) -> str:
     return _section("Skipped layers", "Layers a stage left untouched, and why.", table)
 
 
+# Notes that have a section of their own point to it instead of being dumped raw into the stage notes.
+_SECTION_POINTERS = {"sensitivity": "see the sensitivity section", "sensitivity_bits": "see the bits per layer section"}
+
+
 def _notes(history: History) -> str:
     reference = history.rows[0].latency_setup
     articles = []
     for row in history.rows:
-        items = [(k, v) if k not in ("sensitivity", "sensitivity_bits") else (k, "see the sensitivity / bits section")
-                 for k, v in row.notes.items()]
+        items = [(k, _SECTION_POINTERS.get(k, v)) for k, v in row.notes.items()]
         if row.latency_setup != reference:
             items.append(("latency setup", _setup_text(row.latency_setup)))
         if not items:

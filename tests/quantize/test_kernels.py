@@ -37,6 +37,19 @@ def test_int_mm_equals_int64_reference_exactly(m: int, k: int, n: int) -> None:
     assert torch.equal(acc.long(), qx.long() @ qw.long().T)
 
 
+@pytest.mark.parametrize("n", [1, 2, 16])
+def test_reduction_of_length_one_is_exact(n: int) -> None:
+    # Regression: torch 2.13's CPU _int_mm returns uninitialized values for k == 1 and n >= 2 (found by the
+    # compiled-kernel property test); such products take the exact fallback.
+    g = torch.Generator().manual_seed(n)
+    qx = torch.randint(-127, 128, (3, 1), dtype=torch.int8, generator=g)
+    qw = torch.randint(-127, 128, (n, 1), dtype=torch.int8, generator=g)
+    assert torch.equal(int8_matmul(qx, qw).long(), qx.long() @ qw.long().T)
+    layer = Int8DynamicLinear.from_linear(_linear(1, n))
+    x = torch.randn(5, 1)
+    torch.testing.assert_close(layer(x), layer.fused_forward(x))
+
+
 def test_long_reduction_falls_back_to_an_exact_product() -> None:
     k = MAX_EXACT_K + 8  # 127 * 127 * k would overflow int32
     qx = torch.full((2, k), 127, dtype=torch.int8)
