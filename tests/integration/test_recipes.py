@@ -15,7 +15,7 @@ from modelpress.recipe import load_recipe
 RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
 # Recipes on the small zoo models run in the suite; transformer recipes are exercised by their benchmarks.
 SMALL_MODEL = {"lenet300": "zoo:lenet300", "lenet5": "zoo:lenet5", "deep-compression-lenet300": "zoo:lenet300",
-               "deep-compression-lenet5": "zoo:lenet5"}
+               "deep-compression-lenet5": "zoo:lenet5", "resnet-small": "zoo:resnet-small"}
 
 
 # Acceptance targets of the shipped recipes (issues' figures): (zero fraction of all parameters at least, accuracy
@@ -31,6 +31,9 @@ TARGETS: dict[str, tuple[float | None, float, float | None]] = {
     "lenet5-int8": (None, 0.003, None),
     "lenet300-svd": (None, 0.005, None),
     "lenet5-mixed": (None, 0.005, 6.0),
+    "resnet-small-tucker": (None, 0.01, 3.0),
+    "resnet-small-cp": (None, 0.01, 3.0),
+    "resnet-small-structured": (None, 0.01, 3.0),
 }
 
 
