@@ -28,10 +28,19 @@ from modelpress.history import History, HistoryRow, LayerRow, Skip
 from modelpress.lowrank import LowRankConfig, low_rank_
 from modelpress.pack import pack, unpack
 from modelpress.prune import GradualPruneConfig, LotteryTicketConfig, PruneConfig, prune_
-from modelpress.quantize import CastConfig, QATConfig, QuantizeConfig, StaticQuantizeConfig, quantize_
+from modelpress.quantize import (
+    CastConfig,
+    MixedPrecisionConfig,
+    QATConfig,
+    QuantizeConfig,
+    StaticQuantizeConfig,
+    quantize_,
+)
 from modelpress.recipe import Recipe, Result, apply_stage, load_recipe, parse_recipe, run, run_stage
 from modelpress.share import ClusterConfig, HashShareConfig, share_weights_
 from modelpress.sources import load_model
+from modelpress.structured import PruneChannelsConfig, prune_channels
+from modelpress.structured.bert_config import PruneBertConfig
 from modelpress.task import ClassificationTask, Task
 from modelpress.tasks.registry import resolve_task
 from modelpress.train import Callback, fit
@@ -55,8 +64,11 @@ __all__ = [
     "LayerRow",
     "LotteryTicketConfig",
     "LowRankConfig",
+    "MixedPrecisionConfig",
     "ModelpressError",
     "Profile",
+    "PruneBertConfig",
+    "PruneChannelsConfig",
     "PruneConfig",
     "QATConfig",
     "QuantizeConfig",
@@ -79,6 +91,7 @@ __all__ = [
     "parse_recipe",
     "profile_model",
     "prune_",
+    "prune_channels",
     "quantize_",
     "resolve_task",
     "run",
