@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from modelpress.eval_mode import evaluating
 from modelpress.evaluate.latency import measure_latency
 
 __all__ = ["compare_latency", "layer_inputs"]
@@ -34,14 +35,8 @@ def layer_inputs(model: nn.Module, names: Sequence[str], inputs: tuple[Tensor, .
     captured: dict[str, Tensor] = {}
     handles = [model.get_submodule(name).register_forward_pre_hook(
         lambda _m, args, name=name: captured.setdefault(name, args[0].detach())) for name in names]
-    was_training = model.training
-    try:
-        model.eval()
+    with evaluating(model, handles):
         model(*inputs)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
     return captured
 
 

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from modelpress.eval_mode import evaluating
+
 __all__ = ["input_grams", "whitening"]
 
 
@@ -57,16 +59,10 @@ def input_grams(model: nn.Module, names: Sequence[str], batches: Iterable[tuple[
 
     handles = [model.get_submodule(name).register_forward_pre_hook(
         lambda m, args, name=name: hook(m, args, name)) for name in names]
-    was_training = model.training
-    try:
-        model.eval()
+    with evaluating(model, handles):
         for inputs in batches:
             mask[0] = inputs[mask_input] if mask_input is not None else None
             model(*inputs)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
     return grams
 
 

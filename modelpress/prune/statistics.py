@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from modelpress.errors import ConfigError, UnsupportedLayerError
+from modelpress.eval_mode import evaluating
 from modelpress.prune.targets import Target
 from modelpress.task import Task
 
@@ -159,16 +160,9 @@ def input_norms(model: nn.Module, targets: list[Target], batches: Iterable[tuple
         return hook
 
     handles = [t.module.register_forward_pre_hook(hook_for(t)) for t in targets]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for inputs in batches:
-                model(*inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    with evaluating(model, handles), torch.inference_mode():
+        for inputs in batches:
+            model(*inputs)
     return {name: value.sqrt() for name, value in sums.items()}
 
 

@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from modelpress.config import Frozen
 from modelpress.errors import ConfigError
+from modelpress.eval_mode import evaluating
 from modelpress.quantize.lowbit import check_group_size, group_qparams
 from modelpress.quantize.primitives import check_bits
 
@@ -246,13 +247,7 @@ def collect_input_stats(model: nn.Module, names: Sequence[str], batches: Iterabl
             acc.update(x)
 
         handles.append(module.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model, handles):
         for inputs in batches:
             model(*inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
     return stats

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from modelpress.eval_mode import evaluating
 from modelpress.progress import progress_bar
 
 __all__ = ["sensitivity_sweep", "sqnr_db"]
@@ -56,16 +57,12 @@ def sensitivity_sweep(model: nn.Module, layers: Sequence[tuple[str, nn.Module]],
                       inputs: Sequence[tuple[Tensor, ...]], quiet: bool = False) -> list[dict[str, Any]]:
     """One row per (layer, width): the layer's weight temporarily replaced by ``fake_weight(module, bits)``, the
     outputs on ``inputs`` compared with the float model's (see the module docstring)."""
-    was_training = model.training
-    model.eval()
     rows: list[dict[str, Any]] = []
-    try:
+    with evaluating(model):
         reference = _outputs(model, inputs)  # [E, F]
         power = float((reference**2).sum())
         with progress_bar("sensitivity sweep", total=len(layers) * len(bits), quiet=quiet) as advance:
             rows.extend(_sweep(model, layers, bits, fake_weight, inputs, reference, power, advance))
-    finally:
-        model.train(was_training)
     return rows
 
 

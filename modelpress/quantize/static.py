@@ -42,6 +42,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from modelpress.config import StageConfig
+from modelpress.eval_mode import evaluating
 from modelpress.history import Skip
 from modelpress.kernels.int8_dynamic import quantize_per_channel
 from modelpress.kernels.quantized_conv import QuantizedConv2d, conv_from_record
@@ -108,17 +109,11 @@ def calibrate_ranges(model: nn.Module, names: Sequence[str], batches: Any,
             observers.setdefault(name, _observer(config)).update(args[0])
 
         handles.append(module.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
     seen = 0
-    try:
+    with evaluating(model, handles):
         for inputs in batches:
             model(*inputs)
             seen += int(inputs[0].shape[0])
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
     return {key: obs.min_max() for key, obs in observers.items()}, seen
 
 
