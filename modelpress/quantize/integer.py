@@ -314,14 +314,18 @@ def _rebuild_quantize(model: nn.Module, record: dict[str, Any]) -> nn.Module:
     return model
 
 
+# Stages whose output layers hold integer weights (no trainable float weights, float32 scales and biases).
+INTEGER_STAGE_TAGS = ("quantize", "quantize-mixed")
+
+
 @rule
 def _quantize_rules(stages: Sequence[StageConfig]) -> list[str]:
     problems = []
     for i, s in enumerate(stages):
-        if isinstance(s, QuantizeConfig) and s.finetune is not None:
+        if s.tag in INTEGER_STAGE_TAGS and s.finetune is not None:
             problems.append(f"stages[{i}].finetune: expected no fine-tuning of integer layers (they hold no trainable "
                             "weights), got a finetune section. Fix: fine-tune in an earlier stage")
-        if s.tag == "cast" and any(isinstance(q, QuantizeConfig) for q in stages[:i]):
+        if s.tag == "cast" and any(q.tag in INTEGER_STAGE_TAGS for q in stages[:i]):
             problems.append(f"stages[{i}]: expected no cast after an integer quantize stage (its layers keep float32 "
                             "scales and biases), got a cast stage. Fix: drop the cast, or quantize the remaining "
                             "layers too")

@@ -32,7 +32,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -53,7 +52,7 @@ from modelpress.quantize.gptq import GPTQOptions, collect_input_stats, gptq_quan
 from modelpress.quantize.integer import QuantMethod
 from modelpress.quantize.lowbit import grouped_module, row_qparams, symmetric_module
 from modelpress.quantize.sensitivity import sensitivity_sweep
-from modelpress.recipe.registry import StageContext, rule, stage
+from modelpress.recipe.registry import StageContext, stage
 from modelpress.select import matches
 
 __all__ = ["MixedPrecisionConfig", "apply_mixed", "fake_weight", "layer_category", "quantize_mixed_"]
@@ -344,17 +343,4 @@ def _rebuild_mixed(model: nn.Module, record: dict[str, Any]) -> nn.Module:
     return rebuild_layers(model, record, {"linear4": _linear4, "linear8": _linear8, "conv2d": conv_from_record,
                                           "embedding4": _embedding(4), "embedding8": _embedding(8)},
                           "quantize-mixed")
-
-
-@rule
-def _mixed_rules(stages: Sequence[StageConfig]) -> list[str]:
-    problems = []
-    for i, s in enumerate(stages):
-        if isinstance(s, MixedPrecisionConfig) and s.finetune is not None:
-            problems.append(f"stages[{i}].finetune: expected no fine-tuning of integer layers, got a finetune "
-                            "section. Fix: fine-tune in an earlier stage")
-        if s.tag == "cast" and any(isinstance(q, MixedPrecisionConfig) for q in stages[:i]):
-            problems.append(f"stages[{i}]: expected no cast after quantize-mixed (its layers keep float32 scales and "
-                            "biases), got a cast stage. Fix: put the cast before it")
-    return problems
 

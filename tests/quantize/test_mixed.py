@@ -180,3 +180,13 @@ def test_report_shows_bits_per_layer() -> None:
     page = render_html(History([HistoryRow("original", 4, 1, 1, 1, 1.0, {"accuracy": 0.9}, 0.0), row]),
                        {"model": "m", "task": "t", "primary_metric": "accuracy"})
     assert "Bits per layer" in page and "fc&lt;1&gt;" in page and "SQNR at 8 bits (dB)" in page and ">48<" in page
+
+
+def test_recipe_rules_apply_to_quantize_mixed() -> None:
+    from modelpress.recipe import parse_recipe
+
+    mixed = {"type": "quantize-mixed", "average_bits": 5.0}
+    with pytest.raises(ConfigError, match=r"stages\[0\].finetune: expected no fine-tuning of integer layers"):
+        parse_recipe({"stages": [{**mixed, "finetune": {"epochs": 1}}]})
+    with pytest.raises(ConfigError, match=r"stages\[1\]: expected no cast after an integer quantize stage"):
+        parse_recipe({"stages": [mixed, {"type": "cast"}]})
