@@ -1,22 +1,31 @@
 """Claim (MNIST-5k): LeNet-5 pruned to 97% sparsity recovers more when its fine-tuning distils from the dense model
 (``finetune: {distill: ...}``, teacher = the run's original model) than when it fine-tunes on the labels alone.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py [--seeds 0 1 2] [--epochs 3]
-    # both arms fine-tune on the same stream of perturbed digits (a transfer set, modelpress.distill.transfer)
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --augment mild --epochs 3
+    # the scarce-data setting (session 3): fine-tune on 1,000 of the training digits; stream, epochs, T and alpha
+    # chosen on validation
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --train-digits 1000 --epochs 40 80 \
+        --augment none mild --grid 2,0.5 2,0.9 4,0.5 4,0.9 --threads 1
+    # all 4,000 training digits (sessions 1 and 2)
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py [--seeds 0 1 2] [--epochs 3] [--augment mild]
 
-Both arms run the same one-stage recipe through ``modelpress.run`` from the zoo's LeNet-5: one-shot global magnitude
-pruning of 97.15% of the conv and fc weights (97.02% of all parameters, as recipes/lenet5-prune97.yaml), then the
-same fine-tuning (Adam, cosine, same epochs, learning rate, batch size, data order; the mask keeper holds the zeros):
+Both arms run the same one-stage recipe through ``modelpress.run`` from the zoo's LeNet-5 (trained on all 4,000
+training digits): one-shot global magnitude pruning of 97.15% of the conv and fc weights (97.02% of all parameters,
+as recipes/lenet5-prune97.yaml), then the same fine-tuning (Adam, cosine, lr 1e-3, batch 64, same epochs, data
+order and stream; the mask keeper holds the zeros):
 
 * labels: ``finetune: {epochs: E, lr: 1e-3}``;
-* KD: the same plus ``distill: {temperature: T, alpha: a}``. ``(T, a)`` is chosen from ``GRID`` on a validation
-  split carved from the training digits (3,000 train / 1,000 validation, seed 1234; seed 0), never on the held-out
-  digits. (A first run with Hinton's ``T = 4, a = 0.9`` fixed in advance lost to labels; see the results file.)
+* KD: the same plus ``distill: {temperature: T, alpha: a}``.
 
-``--augment``: the run's task is ``TransferTask(mnist5k, AugmentConfig(kind="affine"))``, so both arms' fine-tuning
-sees the same randomly shifted/rotated/zoomed digits (defaults fixed before running); evaluation is unperturbed.
-The recipe seed is the benchmark seed (data order). Accuracy on the 1,000 held-out digits; mean +- sample std.
+``--train-digits N``: both arms fine-tune on the same stratified N training digits (``train_subset`` of
+distill_kd_mnist.py). ``--augment``: the run's task is ``TransferTask(task, AUGMENT[...])``, so both arms see the
+same randomly shifted/rotated/zoomed digits; evaluation is unperturbed. Several ``--augment``/``--epochs`` values and
+the ``--grid`` of (T, alpha) are scored on a validation split carved from the training digits (seed 0), never on the
+held-out digits; the best KD setting is run with every seed, with the labels arm on the same stream and epochs (and
+labels at its own best validation setting too, if that differs). Validation split: without ``--train-digits``,
+3,000 / 1,000 of the training digits (seed 1234); with it, the same N digits and 1,000 of the other training digits.
+With ``--train-digits`` the model pruned for validation is, by default (``--validation-teacher retrained``), a LeNet-5
+trained by the zoo's recipe on every training digit except the validation ones, since the zoo LeNet-5 was trained on
+them. The recipe seed is the benchmark seed (data order). Accuracy on the 1,000 held-out digits; mean +- sample std.
 """
 
 from __future__ import annotations
@@ -38,18 +47,47 @@ from modelpress.task import ClassificationTask, Task
 from modelpress.tasks.mnist import mnist5k
 
 sys.path.insert(0, str(Path(__file__).parent))
-from distill_kd_mnist import AUGMENT  # the same perturbations
+from distill_kd_mnist import AUGMENT, train_subset  # the same perturbations and stratified subset
 
 SPARSITY = 0.9715
 GRID = ((1.0, 0.5), (2.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9))  # (temperature, alpha)
 
 
-def validation_task(task: ClassificationTask) -> ClassificationTask:
-    """The training digits split 3,000 / 1,000 (seed 1234): for choosing settings without the held-out digits."""
-    order = torch.randperm(len(task.x_train), generator=torch.Generator().manual_seed(1234))
-    fit_idx, val_idx = order[:3000], order[3000:]
-    return ClassificationTask("mnist5k-validation", task.x_train[fit_idx], task.y_train[fit_idx],
+def validation_task(task: ClassificationTask, digits: int | None = None) -> ClassificationTask:
+    """Training digits only, for choosing settings without the held-out digits (split seed 1234).
+
+    ``digits`` None: the 4,000 training digits split 3,000 / 1,000. Else: fine-tune on the same stratified ``digits``
+    the held-out run uses (``train_subset``) and validate on 1,000 of the other training digits.
+    """
+    if digits is None:
+        order = torch.randperm(len(task.x_train), generator=torch.Generator().manual_seed(1234))
+        fit_idx, val_idx = order[:3000], order[3000:]
+        return ClassificationTask("mnist5k-validation", task.x_train[fit_idx], task.y_train[fit_idx],
+                                  task.x_train[val_idx], task.y_train[val_idx], num_classes=task.num_classes)
+    from sklearn.model_selection import train_test_split
+
+    # the same call as train_subset (same stratified digits); validate on 1,000 of the digits it leaves out
+    fit_idx, rest = train_test_split(torch.arange(len(task.x_train)).numpy(), train_size=digits,
+                                     stratify=task.y_train.numpy(), random_state=1234)
+    rest = torch.from_numpy(rest)
+    val_idx = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(1234))[:1000]]
+    subset = train_subset(task, digits)
+    assert torch.equal(subset.x_train, task.x_train[torch.from_numpy(fit_idx)])
+    return ClassificationTask(f"mnist5k-train{digits}-validation", subset.x_train, subset.y_train,
                               task.x_train[val_idx], task.y_train[val_idx], num_classes=task.num_classes)
+
+
+def validation_teacher(task: ClassificationTask, val: ClassificationTask) -> torch.nn.Module:
+    """LeNet-5 trained by the zoo's recipe on every training digit except ``val``'s validation digits.
+
+    The zoo LeNet-5 was trained on the validation digits too; a model pruned from it starts out knowing them. This
+    one does not, so it stands to the validation digits as the zoo model stands to the held-out digits.
+    """
+    kept = [i for i, row in enumerate(task.x_train.flatten(1)) if not (val.x_test.flatten(1) == row).all(1).any()]
+    assert len(kept) == len(task.x_train) - len(val.x_test)
+    fit_task = ClassificationTask(f"mnist5k-without-validation{len(val.x_test)}", task.x_train[kept],
+                                  task.y_train[kept], val.x_test, val.y_test, num_classes=task.num_classes)
+    return zoo.load("lenet5", fit_task)
 
 
 def accuracy(task: Task, finetune: dict, seed: int, dense: torch.nn.Module) -> tuple[float, float]:
@@ -66,46 +104,80 @@ def accuracy(task: Task, finetune: dict, seed: int, dense: torch.nn.Module) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=float, default=3)
-    parser.add_argument("--augment", choices=sorted(AUGMENT), default=None,
-                        help="every arm on the same perturbed stream (see AUGMENT)")
+    parser.add_argument("--epochs", type=float, nargs="+", default=[3], help="several: chosen on validation")
+    parser.add_argument("--augment", choices=["none", *sorted(AUGMENT)], nargs="+", default=["none"],
+                        help="streams to choose from on validation (both arms train on the chosen one)")
+    parser.add_argument("--train-digits", type=int, default=None,
+                        help="fine-tune on a stratified subset this big (the scarce-data setting)")
+    parser.add_argument("--validation-teacher", choices=["dense", "retrained"], default="retrained",
+                        help="model pruned for validation: the zoo LeNet-5 (trained on the validation digits too) or "
+                        "LeNet-5 trained by the same recipe without them (only with --train-digits)")
+    parser.add_argument("--chosen", default=None, help="augment,epochs,T,alpha chosen by an earlier validation run: "
+                        "skip validation (e.g. to add seeds)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--grid", nargs="+", default=[f"{t:g},{a:g}" for t, a in GRID], help="T,alpha pairs")
     args = parser.parse_args()
     grid = [tuple(float(v) for v in pair.split(",")) for pair in args.grid]
     torch.set_num_threads(args.threads)
     plain = mnist5k()
-    augment = AugmentConfig(**AUGMENT[args.augment]) if args.augment else None
-    wrap = (lambda t: TransferTask(t, augment)) if augment is not None else (lambda t: t)
-    task = wrap(plain)
-    finetune = {"epochs": args.epochs, "lr": 1e-3, "batch_size": 64}
+
+    def wrap(task: ClassificationTask, augment: str) -> Task:
+        return task if augment == "none" else TransferTask(task, AugmentConfig(**AUGMENT[augment]))
+
     dense = zoo.load("lenet5", plain)
+    subset = train_subset(plain, args.train_digits)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.machine()} torch {torch.__version__} "
-          f"threads {args.threads}; LeNet-5 dense {task.evaluate(dense)['accuracy']:.4f}; one-shot global magnitude "
-          f"{SPARSITY}; finetune {finetune}; augment {args.augment}")
-    val = wrap(validation_task(plain))
-    scores = {}
-    for temperature, alpha in grid:
-        section = {**finetune, "distill": {"temperature": temperature, "alpha": alpha}}
-        scores[(temperature, alpha)] = accuracy(val, section, 0, dense)[0]
-        print(f"validation T={temperature:g} alpha={alpha:g}: {scores[(temperature, alpha)]:.4f}", flush=True)
-    print(f"validation labels: {accuracy(val, finetune, 0, dense)[0]:.4f}", flush=True)
-    temperature, alpha = max(scores, key=scores.__getitem__)
-    arms = {"labels": finetune, "KD from dense": {**finetune, "distill": {"temperature": temperature, "alpha": alpha}}}
-    print(f"chosen on validation: T={temperature:g}, alpha={alpha:g}")
+          f"threads {args.threads}; LeNet-5 dense {plain.evaluate(dense)['accuracy']:.4f}; one-shot global magnitude "
+          f"{SPARSITY}; fine-tune on {len(subset.x_train)} training digits, lr 1e-3, batch 64", flush=True)
+    label_scores: dict[tuple, float] = {}
+    if args.chosen is not None:
+        augment, epochs_text, temperature_text, alpha_text = args.chosen.split(",")
+        epochs, temperature, alpha = float(epochs_text), float(temperature_text), float(alpha_text)
+        label_scores[(augment, epochs)] = 0.0  # no validation: the labels arm uses the chosen stream and epochs
+    else:
+        val = validation_task(plain, args.train_digits)
+        val_dense = dense
+        if args.train_digits is not None and args.validation_teacher == "retrained":
+            val_dense = validation_teacher(plain, val)
+            print(f"validation teacher: LeNet-5 trained without the validation digits, validation accuracy "
+                  f"{val.evaluate(val_dense)['accuracy']:.4f}", flush=True)
+        kd_scores: dict[tuple, float] = {}
+        for augment in args.augment:
+            for epochs in args.epochs:
+                base = {"epochs": epochs, "lr": 1e-3, "batch_size": 64}
+                label_scores[(augment, epochs)] = accuracy(wrap(val, augment), base, 0, val_dense)[0]
+                print(f"validation augment={augment} epochs={epochs:g} labels: {label_scores[(augment, epochs)]:.4f}",
+                      flush=True)
+                for temperature, alpha in grid:
+                    section = {**base, "distill": {"temperature": temperature, "alpha": alpha}}
+                    key = (augment, epochs, temperature, alpha)
+                    kd_scores[key] = accuracy(wrap(val, augment), section, 0, val_dense)[0]
+                    print(f"validation augment={augment} epochs={epochs:g} T={temperature:g} alpha={alpha:g}: "
+                          f"{kd_scores[key]:.4f}", flush=True)
+        augment, epochs, temperature, alpha = max(kd_scores, key=kd_scores.__getitem__)
+    base = {"epochs": epochs, "lr": 1e-3, "batch_size": 64}
+    label_best = max(label_scores, key=label_scores.__getitem__)
+    print(f"chosen (best KD on validation): augment={augment}, epochs={epochs:g}, T={temperature:g}, alpha={alpha:g}; "
+          f"best labels setting on validation: augment={label_best[0]}, epochs={label_best[1]:g}")
+    arms = {"labels": (augment, base),
+            "KD from dense": (augment, {**base, "distill": {"temperature": temperature, "alpha": alpha}})}
+    if label_best != (augment, epochs):  # labels at its own best validation setting too, so KD is not flattered
+        arms["labels (own best)"] = (label_best[0], {"epochs": label_best[1], "lr": 1e-3, "batch_size": 64})
     results: dict[str, list[float]] = {name: [] for name in arms}
     for seed in args.seeds:
         row = []
-        for name, section in arms.items():
-            acc, sparsity = accuracy(task, section, seed, dense)
+        for name, (stream, section) in arms.items():
+            acc, sparsity = accuracy(wrap(subset, stream), section, seed, dense)
             results[name].append(acc)
             row.append(f"{name} {acc:.4f} (sparsity {sparsity:.4f})")
         print(f"seed {seed}: " + ", ".join(row), flush=True)
     for name, values in results.items():
         std = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"{name:>14}: {statistics.mean(values):.4f} +- {std:.4f}")
-    gain = statistics.mean(results["KD from dense"]) - statistics.mean(results["labels"])
-    print(f"KD - labels: {100 * gain:+.2f} points")
+        print(f"{name:>17}: {statistics.mean(values):.4f} +- {std:.4f}")
+    for name in (n for n in results if n.startswith("labels")):
+        gain = statistics.mean(results["KD from dense"]) - statistics.mean(results[name])
+        wins = sum(k > v for k, v in zip(results["KD from dense"], results[name], strict=True))
+        print(f"KD - {name}: {100 * gain:+.2f} points, better in {wins}/{len(args.seeds)} seeds")
 
 
 if __name__ == "__main__":

@@ -63,10 +63,9 @@ class FeatureTaps:
 
     def __init__(self, model: nn.Module, names: Sequence[str], role: str = "model") -> None:
         self.features: dict[str, Tensor] = {}
-        self._handles = []
-        layers = {name: resolve_layer(model, name, role) for name in names}  # validate all before hooking any
-        for name, layer in layers.items():
-            self._handles.append(layer.register_forward_hook(self._keeper(name)))
+        self._handles: list[Any] = []
+        self._layers = {name: resolve_layer(model, name, role) for name in names}  # validate all before hooking any
+        self.attach()
 
     def _keeper(self, name: str) -> Any:
         def hook(_module: nn.Module, _args: Any, output: Any) -> None:
@@ -75,11 +74,30 @@ class FeatureTaps:
 
         return hook
 
+    @property
+    def attached(self) -> bool:
+        """Whether the hooks are registered."""
+        return bool(self._handles)
+
+    def attach(self) -> None:
+        """(Re-)register the hooks (idempotent): a removed tap can be used again."""
+        if not self._handles:
+            self._handles = [layer.register_forward_hook(self._keeper(name)) for name, layer in self._layers.items()]
+
     def remove(self) -> None:
-        """Remove the hooks (idempotent)."""
+        """Remove the hooks and forget the last features (idempotent).
+
+        Example:
+            >>> import torch
+            >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+            >>> taps = FeatureTaps(model, ["0"])
+            >>> taps.remove(); len(model[0]._forward_hooks), taps.features
+            (0, {})
+        """
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        self.features = {}
 
     def __enter__(self) -> FeatureTaps:
         return self

@@ -28,7 +28,7 @@ from modelpress.distill.losses import embedding_loss, soft_kl
 from modelpress.errors import ConfigError
 from modelpress.task import Task
 
-__all__ = ["MutualObjective", "Peers"]
+__all__ = ["MutualObjective", "Peers", "check_peer_outputs"]
 
 
 class Peers(nn.Module):
@@ -52,6 +52,33 @@ class Peers(nn.Module):
         return self.peers[0](*inputs)
 
 
+def check_peer_outputs(models: Sequence[nn.Module], task: Task) -> None:
+    """Run every peer on two of the task's inputs; peers whose output shapes differ are a ConfigError.
+
+    Example:
+        >>> from modelpress.task import ClassificationTask
+        >>> task = ClassificationTask("toy", torch.randn(8, 4), torch.zeros(8), torch.randn(4, 4), torch.zeros(4), 2)
+        >>> check_peer_outputs([torch.nn.Linear(4, 2), torch.nn.Linear(4, 3)], task)
+        Traceback (most recent call last):
+        ...
+        modelpress.errors.ConfigError: distill: peer 1 output: expected the first peer's output shape [2, 2], got \
+<[2, 3]>. Fix: use peer_students with the same outputs (classes, embedding width) as the student
+    """
+    inputs = task.example_inputs(2)
+    shapes = []
+    with torch.no_grad():
+        for model in models:
+            was_training = model.training
+            model.eval()
+            shapes.append(model(*inputs).shape)
+            model.train(was_training)
+    for index, shape in enumerate(shapes[1:], start=1):
+        if shape != shapes[0]:
+            raise ConfigError(f"distill: peer {index} output", f"the first peer's output shape {list(shapes[0])}",
+                              f"<{list(shape)}>", "use peer_students with the same outputs (classes, embedding "
+                              "width) as the student")
+
+
 class MutualObjective:
     """``(peers, inputs, targets) -> loss``: the sum of every peer's mutual-learning loss (module docstring).
 
@@ -61,8 +88,8 @@ class MutualObjective:
         >>> x = torch.randn(4, 2); task = ClassificationTask("toy", x, torch.zeros(4), x, torch.zeros(4), 2)
         >>> same = torch.nn.Linear(2, 2)
         >>> objective = MutualObjective(KDConfig(temperature=1.0, alpha=1.0), task)
-        >>> round(float(objective(Peers([same, same]), (x,), torch.zeros(4, dtype=torch.long))), 6)  # identical peers
-        0.0
+        >>> abs(float(objective(Peers([same, same]), (x,), torch.zeros(4, dtype=torch.long)))) < 1e-6  # identical
+        True
     """
 
     def __init__(self, kd: KDConfig, task: Task) -> None:

@@ -36,10 +36,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from pydantic import Field
 from torch import Tensor, nn
 
-from modelpress.config import FinetuneConfig, Frozen, KDConfig, KDLoss
+from modelpress.config import FeaturePair, FinetuneConfig, KDConfig, KDLoss
 from modelpress.distill.features import FeatureTaps, make_adapter
 from modelpress.distill.losses import attention_transfer_loss, embedding_loss, hint_loss, soft_kl
 from modelpress.distill.teachers import TeacherSet, check_output_shapes
@@ -48,19 +47,6 @@ from modelpress.task import Task
 from modelpress.train.loop import Objective
 
 __all__ = ["DistillObjective", "FeaturePair", "StudentWithAdapters", "finetune_objective"]
-
-
-class FeaturePair(Frozen):
-    """A student layer and a teacher layer (names as ``named_modules()`` gives them) whose outputs are matched.
-
-    Example:
-        >>> FeaturePair(student="conv2", teacher="conv2", weight=0.5).weight
-        0.5
-    """
-
-    student: str = Field(min_length=1)
-    teacher: str = Field(min_length=1)
-    weight: float = Field(1.0, gt=0, le=1e6)
 
 
 class DistillObjective(nn.Module):
@@ -89,23 +75,31 @@ class DistillObjective(nn.Module):
         self.hints, self.attention = tuple(hints), tuple(attention)
         pairs = self.hints + self.attention
         self._student_taps = FeatureTaps(student, [p.student for p in pairs], "student") if pairs else None
-        self._teacher_taps = FeatureTaps(teachers.models[0], [p.teacher for p in pairs], "teacher") if pairs else None
         self.adapters = nn.ModuleList()
-        if self._student_taps is not None and self._teacher_taps is not None:
-            # one probe pass: adapter sizes come from the real feature shapes, and bad pairs fail before training
-            inputs = task.example_inputs(2)
-            with torch.no_grad():
-                was_training = student.training
-                student.eval()
-                student(*inputs)
-                student.train(was_training)
-                teachers.outputs(inputs)
-                s_features, t_features = self._student_taps.features, self._teacher_taps.features
-                for i, pair in enumerate(self.hints):
-                    self.adapters.append(make_adapter(s_features[pair.student].shape,
-                                                      t_features[pair.teacher].shape, f"hints[{i}]"))
-                for pair in self.attention:
-                    attention_transfer_loss(s_features[pair.student], t_features[pair.teacher])
+        try:
+            self._teacher_taps = (FeatureTaps(teachers.models[0], [p.teacher for p in pairs], "teacher")
+                                  if pairs else None)
+            if self._student_taps is not None and self._teacher_taps is not None:
+                self._probe(student, task, self._student_taps, self._teacher_taps)
+        except BaseException:
+            self.remove_hooks()  # a rejected objective leaves no hooks behind on the student or the teacher
+            raise
+
+    def _probe(self, student: nn.Module, task: Task, student_taps: FeatureTaps, teacher_taps: FeatureTaps) -> None:
+        # one pass on two inputs: adapter sizes come from the real feature shapes, and bad pairs fail before training
+        inputs = task.example_inputs(2)
+        with torch.no_grad():
+            was_training = student.training
+            student.eval()
+            student(*inputs)
+            student.train(was_training)
+            self.teachers.outputs(inputs)
+            s_features, t_features = student_taps.features, teacher_taps.features
+            for i, pair in enumerate(self.hints):
+                self.adapters.append(make_adapter(s_features[pair.student].shape,
+                                                  t_features[pair.teacher].shape, f"hints[{i}]"))
+            for pair in self.attention:
+                attention_transfer_loss(s_features[pair.student], t_features[pair.teacher])
 
     def distance(self, outputs: Tensor, teacher_outputs: Sequence[Tensor]) -> Tensor:
         """The output distillation term ``D`` of a batch (student ``outputs`` ``[B, C]`` or ``[B, D]``)."""
@@ -116,6 +110,9 @@ class DistillObjective(nn.Module):
 
     def forward(self, model: nn.Module, inputs: tuple[Tensor, ...], targets: Tensor) -> Tensor:  # type: ignore[override]
         """The scalar loss of one batch."""
+        for taps in (self._student_taps, self._teacher_taps):
+            if taps is not None:
+                taps.attach()  # again, if a finished training run removed them
         teacher_outputs = self.teachers.outputs(inputs)  # teachers first: their taps fill before the student's
         teacher_features = dict(self._teacher_taps.features) if self._teacher_taps else {}
         outputs = model(*inputs)
@@ -132,8 +129,10 @@ class DistillObjective(nn.Module):
         return loss
 
     def remove_hooks(self) -> None:
-        """Detach the feature hooks from student and teacher (call when training is over)."""
-        for taps in (self._student_taps, self._teacher_taps):
+        """Detach the feature hooks from student and teacher (idempotent); the stage and
+        :func:`modelpress.recipe.run_stage` call it when training ends. The next call of the objective attaches them
+        again."""
+        for taps in (getattr(self, "_student_taps", None), getattr(self, "_teacher_taps", None)):
             if taps is not None:
                 taps.remove()
 
@@ -160,7 +159,8 @@ class StudentWithAdapters(nn.Module):
 
 def finetune_objective(finetune: FinetuneConfig, teacher: nn.Module | None, model: nn.Module,
                        task: Task) -> Objective | None:
-    """The objective a stage's fine-tuning uses: KD from ``teacher`` if ``finetune.distill`` is set, else None.
+    """The objective a stage's fine-tuning uses: KD from ``teacher`` if ``finetune.distill`` is set (with
+    ``finetune.hints``, if any), else None.
 
     Example:
         >>> import torch
@@ -176,4 +176,12 @@ def finetune_objective(finetune: FinetuneConfig, teacher: nn.Module | None, mode
     if teacher is None:
         raise ConfigError("finetune.distill", "a teacher (run() keeps the original model as one)", "<none>",
                           "run the stage through modelpress.run, or set ctx.teacher")
-    return DistillObjective(model, TeacherSet([teacher]), finetune.distill, task)
+    objective = DistillObjective(model, TeacherSet([teacher]), finetune.distill, task, hints=finetune.hints)
+    for i, adapter in enumerate(objective.adapters):
+        if any(True for _ in adapter.parameters()):  # fine-tuning optimizes the model's parameters only
+            objective.remove_hooks()
+            pair = finetune.hints[i]
+            raise ConfigError(f"finetune.hints[{i}]", f"a layer {pair.student!r} whose output is as wide as the "
+                              f"teacher's {pair.teacher!r} (fine-tuning trains no adapter)", f"<{adapter}>",
+                              "pair layers of equal width, or use the distill stage, whose adapters train")
+    return objective

@@ -17,8 +17,9 @@ anything else is a model reference (``zoo:NAME``, ``package.module:factory``, a 
 ``assistants`` makes a progressive chain: teachers → assistant 1 → … → student, each link trained with ``kd`` and
 ``train`` (hints and attention apply to the last link). ``peers: 2`` (or more) is online mutual learning instead:
 that many students of the given architecture (seeds ``seed``, ``seed + 1``, …) trained together, no teacher; the
-first peer becomes the model. ``freeze`` keeps parameters matching the patterns fixed (e.g. a transformer's
-embeddings).
+first peer becomes the model. ``peer_students: [zoo:lenet300]`` makes the other peers of other architectures (peer
+``i`` is ``peer_students[i - 1]``, seed ``seed + i``): Deep Mutual Learning gains most from diverse peers.
+``freeze`` keeps parameters matching the patterns fixed (e.g. a transformer's embeddings).
 
 The handler returns the student, so the stage changes the model's architecture: its provenance is the student's
 factory (with kwargs) or zoo architecture, and ``modelpress.unpack`` rebuilds it from there. The context's callbacks
@@ -47,7 +48,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from modelpress.config import FinetuneConfig, Frozen, KDConfig, StageConfig
-from modelpress.distill.mutual import MutualObjective, Peers
+from modelpress.distill.mutual import MutualObjective, Peers, check_peer_outputs
 from modelpress.distill.objective import DistillObjective, FeaturePair, StudentWithAdapters
 from modelpress.distill.teachers import Ensemble, TeacherSet
 from modelpress.distill.transfer import AugmentConfig, TransferTask
@@ -98,6 +99,8 @@ class DistillConfig(StageConfig, tag="distill"):
     ensemble: Ensemble = Ensemble.average
     assistants: tuple[StudentSpec, ...] = ()
     peers: int = Field(1, ge=1, le=8, description="2 or more: mutual learning of that many students, no teacher")
+    peer_students: tuple[StudentSpec, ...] = Field((), max_length=7, description="mutual learning with peers of "
+                                                   "other architectures: peers 1, 2, ... (peer 0 is `student`)")
     kd: KDConfig = KDConfig()
     hints: tuple[FeaturePair, ...] = ()
     attention: tuple[FeaturePair, ...] = ()
@@ -111,10 +114,29 @@ class DistillConfig(StageConfig, tag="distill"):
         if self.teacher_weights is not None and len(self.teacher_weights) != len(self.teachers):
             raise ValueError(f"expected one teacher weight per teacher ({len(self.teachers)}), got "
                              f"{len(self.teacher_weights)}")
-        if self.peers > 1 and (self.teachers != ("current",) or self.assistants or self.hints or self.attention):
+        if self.peer_students and self.peers not in (1, 1 + len(self.peer_students)):
+            raise ValueError(f"expected peers: {1 + len(self.peer_students)} (the student and "
+                             f"{len(self.peer_students)} peer_students) or no peers, got peers: {self.peers}")
+        if self.peer_count > 1 and (self.teachers != ("current",) or self.assistants or self.hints or self.attention):
             raise ValueError("expected no teachers, assistants, hints or attention with peers > 1 (mutual learning "
                              "has no teacher)")
         return self
+
+    @property
+    def peer_count(self) -> int:
+        """How many students mutual learning trains (1: no mutual learning)."""
+        return 1 + len(self.peer_students) if self.peer_students else self.peers
+
+    @property
+    def peer_specs(self) -> tuple[StudentSpec, ...]:
+        """The architecture of each peer, the student first.
+
+        Example:
+            >>> config = DistillConfig(student="zoo:lenet5", peer_students=["zoo:lenet300"], train={"epochs": 1})
+            >>> [spec.ref for spec in config.peer_specs], config.peer_count
+            (['zoo:lenet5', 'zoo:lenet300'], 2)
+        """
+        return (self.student, *self.peer_students) if self.peer_students else (self.student,) * self.peers
 
 
 def build_student(spec: StudentSpec, task: Task, seed: int) -> nn.Module:
@@ -187,14 +209,16 @@ def _train_link(student: nn.Module, teachers: TeacherSet, config: DistillConfig,
 def apply_distill(model: nn.Module, config: DistillConfig, ctx: StageContext) -> nn.Module:
     """Stage handler: build and train the student (and assistants or peers); return the student."""
     task = ctx.require_task("distill")
-    if config.peers > 1:
-        peers = [build_student(config.student, task, ctx.seed + i) for i in range(config.peers)]
+    if config.peer_count > 1:
+        peers = [build_student(spec, task, ctx.seed + i) for i, spec in enumerate(config.peer_specs)]
+        check_peer_outputs(peers, task)
         for peer in peers:
             _freeze(peer, config.freeze)
         data = TransferTask(task, config.augment) if config.augment is not None else task
         fit(Peers(peers), data, config.train, objective=MutualObjective(config.kd, task), seed=ctx.seed,
-            quiet=ctx.quiet, description=f"mutual learning of {config.peers} peers")
+            quiet=ctx.quiet, description=f"mutual learning of {len(peers)} peers")
         student = peers[0]
+        ctx.notes["peer_students"] = [spec.ref for spec in config.peer_specs[1:]]
         ctx.notes["peer_metrics"] = [task.evaluate(p) for p in peers[1:]]
     else:
         models = [_teacher(ref, model, ctx, task) for ref in config.teachers]
