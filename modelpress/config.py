@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
 from modelpress.errors import ConfigError
@@ -64,6 +64,19 @@ class KDConfig(Frozen):
     alpha: float = Field(0.9, ge=0, le=1, description="weight of the distillation term; 1 - alpha: the task loss")
 
 
+class FeaturePair(Frozen):
+    """A student layer and a teacher layer (names as ``named_modules()`` gives them) whose outputs are matched.
+
+    Example:
+        >>> FeaturePair(student="conv2", teacher="conv2", weight=0.5).weight
+        0.5
+    """
+
+    student: str = Field(min_length=1)
+    teacher: str = Field(min_length=1)
+    weight: float = Field(1.0, gt=0, le=1e6)
+
+
 class FinetuneConfig(Frozen):
     """How a stage fine-tunes the model after it is applied (``None`` on a stage means: no fine-tuning).
 
@@ -81,13 +94,25 @@ class FinetuneConfig(Frozen):
     schedule: str = Field("cosine", pattern="^(constant|cosine)$", description="learning-rate schedule over the run")
     distill: KDConfig | None = Field(None, description="distil from the stage context's teacher (by default the "
                                      "original, unpruned model) while fine-tuning; see modelpress.distill")
+    hints: tuple[FeaturePair, ...] = Field((), description="with distill: FitNets hints, per-layer feature MSE "
+                                           "between a layer of the model and a layer of the teacher (a learned "
+                                           "adapter where widths differ)")
+
+    @model_validator(mode="after")
+    def _hints_need_distill(self) -> FinetuneConfig:
+        if self.hints and self.distill is None:
+            raise ValueError("expected a distill section with hints (hints are a distillation term); add "
+                             "distill: {loss: cosine, alpha: 1.0} or drop hints")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        """As :meth:`Frozen.to_dict`, without ``distill`` when it is off (so dicts, and the zoo's weight-cache keys
-        built from them, are the same as before the field existed)."""
+        """As :meth:`Frozen.to_dict`, without ``distill`` and ``hints`` when they are off (so dicts, and the zoo's
+        weight-cache keys built from them, are the same as before the fields existed)."""
         data = super().to_dict()
         if self.distill is None:
             data.pop("distill")
+        if not self.hints:
+            data.pop("hints")
         return data
 
 

@@ -32,7 +32,7 @@ from torch import nn
 
 from modelpress.analyze.profile import profile_model
 from modelpress.config import StageConfig
-from modelpress.distill.objective import finetune_objective
+from modelpress.distill.objective import DistillObjective, finetune_objective
 from modelpress.history import History, HistoryRow
 from modelpress.pack import pack
 from modelpress.progress import console
@@ -91,8 +91,12 @@ def run_stage(model: nn.Module, config: StageConfig, ctx: StageContext) -> nn.Mo
         task = ctx.require_task(f"{config.tag}: finetune")
         # a handler's objective wins; else `finetune: {distill: ...}` distils from the original model (ctx.teacher)
         objective = ctx.objective or finetune_objective(config.finetune, ctx.teacher, model, task)
-        fit(model, task, config.finetune, callbacks=ctx.callbacks, objective=objective, seed=ctx.seed,
-            quiet=ctx.quiet, description=f"fine-tune after {config.label}")
+        try:
+            fit(model, task, config.finetune, callbacks=ctx.callbacks, objective=objective, seed=ctx.seed,
+                quiet=ctx.quiet, description=f"fine-tune after {config.label}")
+        finally:
+            if isinstance(objective, DistillObjective):
+                objective.remove_hooks()  # the model and the teacher leave with no feature hooks attached
     return model
 
 
