@@ -106,10 +106,23 @@ class SentencesTask(Task):
     Sentences are truncated to ``max_length`` tokens. The first use of the reference embeddings on a machine
     embeds the corpus with MiniLM (about 10 s on 2 idle CPU cores); later uses read the cache file.
 
+    The rest of the corpus (sentences after the first ``corpus_size`` in hash order, about 5,460) is never
+    evaluated by default. Distillation only needs the teacher's embeddings, so ``extra_train`` adds up to that
+    many of its *training-hash* sentences to the training part (``None``: all 3,807) while the held-out part stays
+    the same 581 sentences, so figures stay comparable. ``evaluate_on="validation"`` scores on the rest's
+    *held-out-hash* sentences instead (up to ``held_out`` of them; 1,655 exist), a validation set for choosing
+    settings that is disjoint from both the training part and the held-out part.
+
     Example:
         >>> task = SentencesTask(quiet=True)
         >>> task.describe()["train"], task.describe()["held_out"]
         (1419, 581)
+        >>> large = SentencesTask(extra_train=None, quiet=True)
+        >>> large.describe()["train"], large.held_out_sentences == task.held_out_sentences
+        (5226, True)
+        >>> validation = SentencesTask(evaluate_on="validation", quiet=True)
+        >>> len(validation.held_out_sentences), set(validation.held_out_sentences).isdisjoint(task.held_out_sentences)
+        (581, True)
     """
 
     name = "sentences"
@@ -117,22 +130,41 @@ class SentencesTask(Task):
     higher_is_better = True
 
     def __init__(self, cache_dir: Path | None = None, corpus_size: int = 2000, held_out_fraction: float = 0.3,
-                 max_length: int = 128, eval_batch_size: int = 64, quiet: bool = False) -> None:
+                 max_length: int = 128, eval_batch_size: int = 64, quiet: bool = False, extra_train: int | None = 0,
+                 evaluate_on: str = "held-out") -> None:
         if max_length < 2 or eval_batch_size < 1:
             raise TaskError("SentencesTask", "max_length >= 2 and eval_batch_size >= 1",
                             f"<max_length={max_length}, eval_batch_size={eval_batch_size}>", "use 128 and 64")
+        if extra_train is not None and extra_train < 0:
+            raise TaskError("SentencesTask extra_train", "a number of sentences >= 0, or None for all of them",
+                            extra_train, "use 0 (the default), 3000, or None")
+        if evaluate_on not in ("held-out", "validation"):
+            raise TaskError("SentencesTask evaluate_on", "'held-out' or 'validation'", evaluate_on,
+                            "use 'validation' to choose settings, 'held-out' to report")
         sentences = build_corpus(min_sentences=min(1500, corpus_size), max_sentences=corpus_size)
         self.train_sentences, self.held_out_sentences = split_corpus(sentences, held_out_fraction)
         if len(self.held_out_sentences) < 2 or not self.train_sentences:
             raise TaskError("SentencesTask", "at least 2 held-out and 1 training sentence",
                             f"<{len(self.train_sentences)} train, {len(self.held_out_sentences)} held out>",
                             "raise corpus_size or use a held_out_fraction near 0.3")
+        digest_parts = list(sentences)
+        if extra_train != 0 or evaluate_on == "validation":
+            # the rest of the corpus, split by the same hash: its training-hash sentences can extend the training
+            # part, its held-out-hash ones form the validation set; neither overlaps the held-out part above
+            rest_train, rest_held_out = split_corpus(build_corpus(max_sentences=None)[corpus_size:],
+                                                     held_out_fraction)
+            self.train_sentences += rest_train[:extra_train]
+            if evaluate_on == "validation":
+                self.held_out_sentences = rest_held_out[:len(self.held_out_sentences)]
+            # a different corpus part -> a different cache key and a different digest in reports
+            digest_parts += [f"\x00extra_train={extra_train}", f"\x00evaluate_on={evaluate_on}"]
+        self.evaluate_on = evaluate_on
         self.cache_dir = cache_dir
         self.held_out_fraction = held_out_fraction
         self.max_length = max_length
         self.eval_batch_size = eval_batch_size
         self.quiet = quiet
-        self.corpus_sha256 = corpus_digest(sentences)
+        self.corpus_sha256 = corpus_digest(digest_parts)
         tokenizer = load_tokenizer()
         self.pad_id = int(tokenizer.pad_token_id)
         # token id lists, [CLS] ... [SEP], each at most max_length long; padding happens per batch
@@ -275,4 +307,5 @@ class SentencesTask(Task):
         return {**super().describe(), "reference": _REFERENCE_NAME,
                 "corpus": "Python standard-library docstring sentences", "corpus_sha256": self.corpus_sha256[:16],
                 "train": len(self.train_tokens), "held_out": len(self.held_out_tokens),
-                "max_length": self.max_length}
+                "max_length": self.max_length,
+                **({"evaluated_on": "validation"} if self.evaluate_on == "validation" else {})}

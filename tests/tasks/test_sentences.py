@@ -241,3 +241,39 @@ def test_corrupt_cache_file_is_recomputed(tmp_path: Path) -> None:
     assert torch.equal(fresh.reference_embeddings()[1], held_out)
     with safe_open(str(fresh.cache_path()), framework="pt") as f:  # rewritten as a valid file
         assert sorted(f.keys()) == ["held_out", "train"]
+
+
+# ------------------------------------------------------------------------------------- larger training part
+
+
+def test_extra_training_sentences_leave_the_held_out_part_alone(task: SentencesTask) -> None:
+    large = SentencesTask(extra_train=None, quiet=True)
+    assert large.held_out_sentences == task.held_out_sentences  # the same 581 sentences: comparable figures
+    assert large.train_sentences[:len(task.train_sentences)] == task.train_sentences
+    assert len(large.train_sentences) == 5226
+    assert set(large.train_sentences).isdisjoint(large.held_out_sentences)
+    assert not any(is_held_out(s) for s in large.train_sentences)
+    assert large.cache_path() != task.cache_path()  # its reference embeddings cover other sentences
+    assert SentencesTask(extra_train=100, quiet=True).num_train_examples() == 1519
+
+
+def test_validation_sentences_are_disjoint_from_training_and_held_out(task: SentencesTask) -> None:
+    validation = SentencesTask(extra_train=None, evaluate_on="validation", quiet=True)
+    assert len(validation.held_out_sentences) == len(task.held_out_sentences)
+    assert set(validation.held_out_sentences).isdisjoint(task.held_out_sentences)
+    assert set(validation.held_out_sentences).isdisjoint(validation.train_sentences)
+    assert validation.describe()["evaluated_on"] == "validation"
+
+
+def test_bad_extra_train_and_evaluate_on_are_rejected() -> None:
+    with pytest.raises(TaskError, match=r"extra_train: expected a number of sentences >= 0.*got -1"):
+        SentencesTask(extra_train=-1, quiet=True)
+    with pytest.raises(TaskError, match="evaluate_on: expected 'held-out' or 'validation', got 'test'"):
+        SentencesTask(evaluate_on="test", quiet=True)
+
+
+def test_sentences_large_is_a_registered_task() -> None:
+    from modelpress.tasks.registry import resolve_task
+
+    large = resolve_task("sentences-large")
+    assert large.name == "sentences-large" and large.num_train_examples() == 5226
