@@ -10,14 +10,24 @@ at most 1 point of held-out accuracy lost after recovery; zoo:mobilenet-small re
 Without ``--file`` the recipe is run here first (through ``modelpress.recipe.run.run``, the path of ``modelpress
 compress``). The compressed file is unpacked and evaluated on the 1,000 held-out MNIST-5k digits (the fine-tuning
 used the training split only); the original is the zoo model with its reference weights. FLOPs are torch's counter
-on one example; latencies are medians of ``--rounds`` interleaved rounds of
-``modelpress.evaluate.latency.measure_latency`` (original and pruned timed in turn) at batch 1 and batch 32.
+on one example. The recipes set ``channels_last: true``, so the unpacked model's 4-D weights are channels_last.
+
+Latency at batch 1 and batch 32 is timed three ways, every model in turn within each of ``--rounds`` rounds (each
+round one ``modelpress.evaluate.latency.measure_latency``: ``--warmup`` untimed then ``--runs`` timed passes, their
+median), the figure the median over rounds; the input is the task's ordinary NCHW batch:
+
+* ``both channels_last`` (the claim): the original copied to channels_last against the pruned model;
+* ``vs original as shipped``: the zoo original as it loads (NCHW weights) against the pruned model as it unpacks;
+* ``both NCHW``: the original against a copy of the pruned model with contiguous (NCHW) weights.
+
 Per-layer channels before and after are printed for every conv and linear layer that changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -42,14 +52,34 @@ def flops(model: nn.Module, x: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
-def timed(original: nn.Module, pruned: nn.Module, x: torch.Tensor, threads: int, rounds: int,
-          runs: int) -> tuple[float, float]:
-    """Median over interleaved rounds of each model's median latency (ms)."""
-    a, b = [], []
+def nchw(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every parameter and buffer contiguous (NCHW for 4-D ones)."""
+    model = copy.deepcopy(model)
+    for tensor in [*model.parameters(), *model.buffers()]:
+        tensor.data = tensor.data.contiguous()
+    return model
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with its 4-D weights channels_last."""
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+
+def stored_channels_last(model: nn.Module) -> bool:
+    """Whether every Conv2d weight of ``model`` has channels_last strides (as the file's record asks)."""
+    convs = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
+    return bool(convs) and all(w.stride() == torch.empty(w.shape, memory_format=torch.channels_last).stride()
+                               for w in convs)
+
+
+def timed(models: dict[str, nn.Module], x: torch.Tensor, threads: int, rounds: int, runs: int,
+          warmup: int) -> dict[str, float]:
+    """Median over interleaved rounds of each model's median latency (ms); every model runs once per round."""
+    times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(rounds):
-        a.append(measure_latency(original, (x,), threads=threads, warmup=3, runs=runs).median_ms)
-        b.append(measure_latency(pruned, (x,), threads=threads, warmup=3, runs=runs).median_ms)
-    return statistics.median(a), statistics.median(b)
+        for name, model in models.items():
+            times[name].append(measure_latency(model, (x,), threads=threads, warmup=warmup, runs=runs).median_ms)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -59,7 +89,8 @@ def main() -> None:
     parser.add_argument("--file", type=Path, help="a file written by `modelpress compress` with the recipe")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=20, help="timed passes per model per round")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed passes before each round's timed ones")
     args = parser.parse_args()
     task = mnist5k()
     original = zoo.load(args.model, task)
@@ -78,11 +109,24 @@ def main() -> None:
     f0, f1 = flops(original, x1), flops(pruned, x1)
     p0, p1 = (sum(p.numel() for p in m.parameters()) for m in (original, pruned))
     print(f"FLOPs per image: {f0:,} -> {f1:,} ({f0 / f1:.2f}x fewer); parameters {p0:,} -> {p1:,}")
-    for batch in (1, 32):
+    print(f"pruned model as unpacked: conv weights channels_last: {stored_channels_last(pruned)}")
+    models = {"original NCHW": original, "original channels_last": channels_last(original),
+              "pruned as unpacked": pruned, "pruned NCHW": nchw(pruned)}
+    pruned_cl = "pruned as unpacked"  # the recipes' file is channels_last already: no second copy to time
+    if not stored_channels_last(pruned):
+        pruned_cl, models["pruned channels_last"] = "pruned channels_last", channels_last(pruned)
+    pairs = [("both channels_last (claimed)", "original channels_last", pruned_cl),
+             ("vs original as shipped (NCHW)", "original NCHW", "pruned as unpacked"),
+             ("both NCHW", "original NCHW", "pruned NCHW")]
+    print(f"latency: {args.threads} threads, median of {args.rounds} interleaved rounds x {args.runs} runs "
+          f"(after {args.warmup} warm-up runs each), torch {torch.__version__}, load average before timing "
+          f"{os.getloadavg()[0]:.2f} (other jobs on the machine slow every figure)")
+    for batch in (32, 1):
         x = task.example_inputs(batch)[0]
-        base, fast = timed(original, pruned, x, args.threads, args.rounds, args.runs)
-        print(f"latency batch {batch}, {args.threads} threads: original {base:.2f} ms, pruned {fast:.2f} ms, "
-              f"speedup {base / fast:.2f}x")
+        ms = timed(models, x, args.threads, args.rounds, args.runs, args.warmup)
+        for label, base, fast in pairs:
+            print(f"  batch {batch:>2} {label:<30} original {ms[base]:7.2f} ms, pruned {ms[fast]:7.2f} ms, "
+                  f"speedup {ms[base] / ms[fast]:.2f}x")
     print("channels (out) before -> after:")
     before = dict(original.named_modules())
     for name, module in pruned.named_modules():

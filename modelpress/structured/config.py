@@ -4,12 +4,13 @@
 ranked by group-normalized importance (``scope: global``, each group losing at most ``max_ratio``). Instead of a
 ratio, ``target`` asks for a fraction of the model's FLOPs or measured latency; the ratio is then found by
 bisection. ``overrides`` fix the ratio of the groups produced by some layers; ``exclude`` leaves them whole;
-``round_to`` rounds every group's kept channel count to a multiple (fast kernels like multiples of 8).
+``round_to`` rounds every group's kept channel count to a multiple (fast kernels like multiples of 8);
+``channels_last`` makes the pruned model run in that memory format (recorded, so the unpacked model does too).
 
 Example:
     >>> config = PruneChannelsConfig(ratio=0.5, round_to=8, exclude=["stem.*"])
-    >>> config.scope.value, config.criterion.value
-    ('uniform', 'l2')
+    >>> config.scope.value, config.criterion.value, config.channels_last
+    ('uniform', 'l2', False)
     >>> PruneChannelsConfig(ratio=0.5, target={"fraction": 0.3})
     Traceback (most recent call last):
     ...
@@ -82,6 +83,10 @@ class PruneChannelsConfig(StageConfig, tag="prune-channels"):
     attention: AttentionUnits = AttentionUnits.heads
     calibration: Calibration = Calibration(batches=8)
     seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the random criterion")
+    channels_last: bool = Field(False, description="store the model's 4-D weights channels_last after pruning "
+                                "(before the stage's finetune; recorded in the file, so unpack does the same): "
+                                "oneDNN then runs the chain of small convs without a layout reorder around each "
+                                "one. A latency target is then measured with the original in channels_last too")
 
     @field_validator("target")
     @classmethod

@@ -5,8 +5,10 @@ that can be pruned, chooses the removed units (:mod:`modelpress.structured.alloc
 bisected on a copy until the pruned copy keeps that fraction of the FLOPs or latency), cuts them
 (:mod:`modelpress.structured.surgery`) and records the transform so the file unpacks to the smaller layers. Blocked
 and excluded groups go to ``ctx.skipped`` with the reason; ``ctx.notes["layers"]`` holds each changed layer's
-weight shape before and after. The stage's ``finetune`` (and ``finetune.distill``, from the unpruned model) run
-after it through :func:`modelpress.recipe.run.run_stage`.
+weight shape before and after. With ``channels_last`` the model's 4-D weights are stored channels_last after the
+cut and the record says so, so the unpacked model runs in the same memory format (oneDNN's small convs are faster
+without a reorder around each). The stage's ``finetune`` (and ``finetune.distill``, from the unpruned model) run
+after it through :func:`modelpress.recipe.run.run_stage`, so they train (in place) the channels_last model.
 
 Example:
     >>> import torch
@@ -88,6 +90,8 @@ def _solve_target(model: nn.Module, config: PruneChannelsConfig, trace: Trace, s
     def metric(m: nn.Module) -> float:
         if target.metric is TargetMetric.flops:
             return _flops(m, tuple(x[:1] for x in inputs))
+        if config.channels_last:  # as the stage will leave it (the original too: a like-for-like fraction)
+            m = copy.deepcopy(m).to(memory_format=torch.channels_last)
         return measure_latency(m, batch, warmup=2, runs=7).median_ms
 
     base = metric(model)
@@ -140,7 +144,10 @@ def prune_channels(model: nn.Module, config: PruneChannelsConfig, example_inputs
                    if isinstance(m, nn.MultiheadAttention) or hasattr(m, "in_proj_weight")})
     plan = _plan(config, trace, scores, float(ratio or 0.0))
     model, record = remove_units(model, trace, plan)
-    if record["layers"]:
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # 4-D weights only; a conv then outputs channels_last
+        record["channels_last"] = True
+    if record["layers"] or config.channels_last:
         record_transform(model, record)
     layers: dict[str, Any] = {}
     for entry in record["layers"]:
@@ -152,6 +159,7 @@ def prune_channels(model: nn.Module, config: PruneChannelsConfig, example_inputs
         if entry["kind"] == "attention":
             layers[entry["name"] or "<root>"]["heads"] = entry["args"]["num_heads"]
     ctx.notes["layers"] = layers
+    ctx.notes["channels_last"] = config.channels_last
     ctx.notes["groups"] = {"prunable": len(scores), "pruned": len(plan), "blocked": sum(bool(g.blocked)
                                                                                       for g in trace.groups)}
     return model

@@ -1,6 +1,7 @@
 """Per-layer surgery: cut the removed units' slices out of every tensor, make the layers physically smaller, and
 record each changed layer's constructor arguments so ``unpack`` rebuilds the smaller layers on the original
-architecture (provenance record ``{"type": "prune-channels", "layers": [...], "ties": [...]}``).
+architecture (provenance record ``{"type": "prune-channels", "layers": [...], "ties": [...]}``, plus
+``"channels_last": true`` when the stage stored the 4-D weights in that memory format: the rebuilder does the same).
 
 Each tensor is cut once, whatever number of layers use it, so tied weights stay tied. Conv1d/2d (plain, grouped,
 depthwise), ConvTranspose2d, Linear, BatchNorm1d/2d, LayerNorm and Embedding keep their class with new sizes;
@@ -171,7 +172,8 @@ def _builder(kind: str) -> Callable[[nn.Module | None, dict[str, Any]], nn.Modul
 
 @REBUILDERS.register("prune-channels")
 def _rebuild(model: nn.Module, record: dict[str, Any]) -> nn.Module:
-    """Replace each recorded layer by an empty one of the recorded sizes, then tie the recorded tied tensors."""
+    """Replace each recorded layer by an empty one of the recorded sizes, then tie the recorded tied tensors (and
+    store the 4-D weights channels_last if the record says so)."""
     model = rebuild_layers(model, record, {kind: _builder(kind) for kind in _CLASSES}, "prune-channels")
     for names in record.get("ties", []):
         owner_name, _, attr = names[0].rpartition(".")
@@ -183,4 +185,6 @@ def _rebuild(model: nn.Module, record: dict[str, Any]) -> nn.Module:
                 raise FormatError(f"prune-channels transform: tie {other!r}", f"shape {list(shared.shape)}",
                                   f"<{list(getattr(module, other_attr).shape)}>", "the file is corrupted")
             (module._parameters if other_attr in module._parameters else module._buffers)[other_attr] = shared
+    if record.get("channels_last"):  # the values load into these strides (load_state_dict copies in place)
+        model = model.to(memory_format=torch.channels_last)
     return model
