@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
 from modelpress.errors import ConfigError, FormatError
@@ -34,6 +33,7 @@ from modelpress.lowrank.layout import Factorized, build
 from modelpress.lowrank.svd import energy_rank, factorize_svd, singular_values, svd_spec
 from modelpress.lowrank.tucker import conv_spec, factorize_tucker2, mode_singular_values
 from modelpress.lowrank.whiten import input_grams
+from modelpress.memory_format import restore_memory_format, store_channels_last
 from modelpress.provenance import REBUILDERS, record_transform, replace_module
 from modelpress.recipe.registry import StageContext, stage
 from modelpress.select import matches
@@ -252,11 +252,11 @@ def apply_low_rank(model: nn.Module, config: LowRankConfig, ctx: StageContext) -
         model = replace_module(model, name, factorized)
         done.append(spec)
     ctx.skipped.extend(skipped)
+    record = {"type": "low-rank", "layers": [spec.record() for spec in done]}
     if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # 4-D weights only; a conv then outputs channels_last
+        model = store_channels_last(model, record)
     if done or config.channels_last:
-        record_transform(model, {"type": "low-rank", "layers": [spec.record() for spec in done],
-                                 **({"channels_last": True} if config.channels_last else {})})
+        record_transform(model, record)
     ctx.notes["channels_last"] = config.channels_last
     ctx.notes["method"] = config.method.value
     ctx.notes["layers"] = notes
@@ -281,6 +281,4 @@ def _rebuild_low_rank(model: nn.Module, record: dict[str, Any]) -> nn.Module:
                               f"shape {list(expected)}", f"<{type(module).__name__}>",
                               "the file and this modelpress version disagree on the architecture")
         model = replace_module(model, spec.name, build(spec).train(module.training))
-    if record.get("channels_last"):  # the values load into these strides (load_state_dict copies in place)
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    return restore_memory_format(model, record)

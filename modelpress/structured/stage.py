@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from modelpress.errors import ConfigError
 from modelpress.evaluate.latency import measure_latency
 from modelpress.history import Skip
+from modelpress.memory_format import store_channels_last
 from modelpress.provenance import record_transform
 from modelpress.recipe.registry import StageContext, stage
 from modelpress.select import matches
@@ -145,8 +146,7 @@ def prune_channels(model: nn.Module, config: PruneChannelsConfig, example_inputs
     plan = _plan(config, trace, scores, float(ratio or 0.0))
     model, record = remove_units(model, trace, plan)
     if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # 4-D weights only; a conv then outputs channels_last
-        record["channels_last"] = True
+        model = store_channels_last(model, record)
     if record["layers"] or config.channels_last:
         record_transform(model, record)
     layers: dict[str, Any] = {}

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from modelpress.errors import FormatError
+from modelpress.memory_format import restore_memory_format
 from modelpress.provenance import REBUILDERS, rebuild_layers, replace_module
 from modelpress.structured.attention import PrunedMultiheadAttention, from_attention
 from modelpress.structured.trace import Trace
@@ -185,6 +186,4 @@ def _rebuild(model: nn.Module, record: dict[str, Any]) -> nn.Module:
                 raise FormatError(f"prune-channels transform: tie {other!r}", f"shape {list(shared.shape)}",
                                   f"<{list(getattr(module, other_attr).shape)}>", "the file is corrupted")
             (module._parameters if other_attr in module._parameters else module._buffers)[other_attr] = shared
-    if record.get("channels_last"):  # the values load into these strides (load_state_dict copies in place)
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    return restore_memory_format(model, record)

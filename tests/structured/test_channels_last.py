@@ -4,6 +4,7 @@ says so, the unpacked model runs in it with bit-identical outputs, and the stage
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,14 @@ def _convs_channels_last(model: nn.Module) -> list[bool]:
     weight is contiguous in both formats, yet torch picks the conv's output format from its strides.)"""
     return [m.weight.stride() == torch.empty(m.weight.shape, memory_format=torch.channels_last).stride()
             for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+def _packable(name: str) -> tuple[nn.Module, Callable[[], tuple[torch.Tensor, ...]]]:
+    """A test model in eval mode with the provenance ``pack`` needs, and its input factory."""
+    factory, inputs = MODELS[name]
+    model = factory().eval()
+    set_provenance(model, Provenance(source={"kind": "factory", "ref": f"tests.structured.models:{name}"}))
+    return model, inputs
 
 
 @pytest.mark.parametrize("name", ["residual", "depthwise"])
@@ -49,18 +58,14 @@ def test_channels_last_is_recorded_and_the_unpacked_model_runs_in_it(name: str, 
 
 
 def test_without_channels_last_the_record_and_strides_are_unchanged() -> None:
-    factory, inputs = MODELS["residual"]
-    model = factory().eval()
-    set_provenance(model, Provenance(source={"kind": "factory", "ref": "tests.structured.models:residual"}))
+    model, inputs = _packable("residual")
     model = prune_channels(model, PruneChannelsConfig(ratio=0.5), inputs())
     assert not any(_convs_channels_last(model))
     assert "channels_last" not in get_provenance(model).transforms[-1]  # type: ignore[union-attr]
 
 
 def test_nothing_pruned_still_records_channels_last(tmp_path: Path) -> None:
-    factory, inputs = MODELS["residual"]
-    model = factory().eval()
-    set_provenance(model, Provenance(source={"kind": "factory", "ref": "tests.structured.models:residual"}))
+    model, inputs = _packable("residual")
     x = inputs()
     model = prune_channels(model, PruneChannelsConfig(ratio=0.0, channels_last=True), x)
     record = get_provenance(model).transforms[-1]  # type: ignore[union-attr]
@@ -72,9 +77,7 @@ def test_nothing_pruned_still_records_channels_last(tmp_path: Path) -> None:
 
 def test_a_later_stage_without_channels_last_round_trips(tmp_path: Path) -> None:
     """Layers a second (NCHW) stage cuts are rebuilt NCHW, the others stay channels_last: the same on unpack."""
-    factory, inputs = MODELS["residual"]
-    model = factory().eval()
-    set_provenance(model, Provenance(source={"kind": "factory", "ref": "tests.structured.models:residual"}))
+    model, inputs = _packable("residual")
     x = inputs()
     model = prune_channels(model, PruneChannelsConfig(ratio=0.5, channels_last=True), x)
     model = prune_channels(model, PruneChannelsConfig(ratio=0.5, overrides=[{"layers": ["layer3.*"], "ratio": 0.5}],
