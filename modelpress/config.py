@@ -21,14 +21,17 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from enum import StrEnum
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
 from modelpress.errors import ConfigError
 
-__all__ = ["FinetuneConfig", "Frozen", "KDConfig", "KDLoss", "StageConfig", "parse_config", "validation_message"]
+__all__ = [
+    "AugmentConfig", "FeaturePair", "FinetuneConfig", "Frozen", "KDConfig", "KDLoss", "StageConfig", "parse_config",
+    "validation_message",
+]
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -77,6 +80,25 @@ class FeaturePair(Frozen):
     weight: float = Field(1.0, gt=0, le=1e6)
 
 
+class AugmentConfig(Frozen):
+    """How training batches are perturbed (a transfer set, :mod:`modelpress.distill.transfer`): ``affine`` (images)
+    or ``tokens`` (token-id batches).
+
+    Example:
+        >>> AugmentConfig(kind="tokens").mask
+        0.1
+    """
+
+    kind: Literal["affine", "tokens"]
+    shift: float = Field(2.0, ge=0, le=16, description="affine: max shift in pixels, each axis")
+    degrees: float = Field(12.0, ge=0, le=180, description="affine: max rotation in degrees")
+    scale: float = Field(0.1, ge=0, lt=1, description="affine: max relative zoom in or out")
+    crop: float = Field(0.5, gt=0, le=1, description="tokens: shortest kept span, as a fraction of the sentence")
+    mask: float = Field(0.1, ge=0, lt=1, description="tokens: probability of replacing a token by [MASK]")
+    mask_id: int = Field(103, ge=0, description="tokens: the [MASK] token id (103 in BERT's vocabulary)")
+    probability: float = Field(1.0, gt=0, le=1, description="share of the examples perturbed (the rest unchanged)")
+
+
 class FinetuneConfig(Frozen):
     """How a stage fine-tunes the model after it is applied (``None`` on a stage means: no fine-tuning).
 
@@ -97,22 +119,31 @@ class FinetuneConfig(Frozen):
     hints: tuple[FeaturePair, ...] = Field((), description="with distill: FitNets hints, per-layer feature MSE "
                                            "between a layer of the model and a layer of the teacher (a learned "
                                            "adapter where widths differ)")
+    augment: AugmentConfig | None = Field(None, description="with distill: perturb the training batches (a "
+                                          "transfer set) that the teacher labels on every step")
 
     @model_validator(mode="after")
     def _hints_need_distill(self) -> FinetuneConfig:
         if self.hints and self.distill is None:
             raise ValueError("expected a distill section with hints (hints are a distillation term); add "
                              "distill: {loss: cosine, alpha: 1.0} or drop hints")
+        if self.augment is not None and self.distill is None:
+            # without a teacher the targets are the task's, computed on the unperturbed examples
+            raise ValueError("expected a distill section with augment (the teacher labels the perturbed batches; "
+                             "the task's own targets belong to the unperturbed examples); add distill: {...} or "
+                             "drop augment")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """As :meth:`Frozen.to_dict`, without ``distill`` and ``hints`` when they are off (so dicts, and the zoo's
-        weight-cache keys built from them, are the same as before the fields existed)."""
+        """As :meth:`Frozen.to_dict`, without ``distill``, ``hints`` and ``augment`` when they are off (so dicts, and
+        the zoo's weight-cache keys built from them, are the same as before the fields existed)."""
         data = super().to_dict()
         if self.distill is None:
             data.pop("distill")
         if not self.hints:
             data.pop("hints")
+        if self.augment is None:
+            data.pop("augment")
         return data
 
 

@@ -9,7 +9,7 @@ seed see exactly the same stream: the label-only arm of a comparison trains on t
 
 In a recipe: ``augment: {kind: affine, shift: 2, degrees: 12}`` (images ``[B, C, H, W]``) or
 ``augment: {kind: tokens, crop: 0.5, mask: 0.1}`` (``(input_ids, attention_mask)`` token batches) on a ``distill``
-stage; the held-out evaluation never sees perturbed data.
+stage or in any stage's ``finetune`` section with ``distill``; the held-out evaluation never sees perturbed data.
 
 Example:
     >>> import torch
@@ -25,35 +25,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import Tensor, nn
 
-from modelpress.config import Frozen
+from modelpress.config import AugmentConfig
 from modelpress.errors import ConfigError
 from modelpress.task import Batch, Task
 
 __all__ = ["AugmentConfig", "TransferTask", "augment_images", "augment_tokens"]
-
-
-class AugmentConfig(Frozen):
-    """How training batches are perturbed: ``affine`` (images) or ``tokens`` (token-id batches).
-
-    Example:
-        >>> AugmentConfig(kind="tokens").mask
-        0.1
-    """
-
-    kind: Literal["affine", "tokens"]
-    shift: float = Field(2.0, ge=0, le=16, description="affine: max shift in pixels, each axis")
-    degrees: float = Field(12.0, ge=0, le=180, description="affine: max rotation in degrees")
-    scale: float = Field(0.1, ge=0, lt=1, description="affine: max relative zoom in or out")
-    crop: float = Field(0.5, gt=0, le=1, description="tokens: shortest kept span, as a fraction of the sentence")
-    mask: float = Field(0.1, ge=0, lt=1, description="tokens: probability of replacing a token by [MASK]")
-    mask_id: int = Field(103, ge=0, description="tokens: the [MASK] token id (103 in BERT's vocabulary)")
-    probability: float = Field(1.0, gt=0, le=1, description="share of the examples perturbed (the rest unchanged)")
 
 
 def _uniform(n: int, limit: float, generator: torch.Generator) -> Tensor:
@@ -125,13 +106,13 @@ class TransferTask(Task):
         1347
     """
 
-    def __init__(self, task: Task, config: AugmentConfig) -> None:
-        self.task, self.config = task, config
+    def __init__(self, task: Task, config: AugmentConfig, where: str = "distill: augment") -> None:
+        self.task, self.config, self.where = task, config, where  # where: the recipe field named in errors
         self.name, self.primary_metric = task.name, task.primary_metric
         self.higher_is_better = getattr(task, "higher_is_better", True)
 
     def __getattr__(self, name: str) -> Any:  # attributes of the wrapped task (num_classes, input_shape, ...)
-        if name in ("task", "config"):
+        if name in ("task", "config", "where"):
             raise AttributeError(name)
         return getattr(self.task, name)
 
@@ -144,12 +125,12 @@ class TransferTask(Task):
         for inputs, targets in self.task.train_batches(batch_size, generator):
             if self.config.kind == "affine":
                 if len(inputs) != 1 or inputs[0].dim() != 4:
-                    raise ConfigError("distill: augment.kind", "image batches [B, C, H, W] for affine",
+                    raise ConfigError(f"{self.where}.kind", "image batches [B, C, H, W] for affine",
                                       f"<{len(inputs)} inputs of {inputs[0].dim()} dims>", "use kind: tokens")
                 yield (augment_images(inputs[0], self.config, generator),), targets
             else:
                 if len(inputs) != 2 or inputs[0].dim() != 2:
-                    raise ConfigError("distill: augment.kind", "(input_ids, attention_mask) batches for tokens",
+                    raise ConfigError(f"{self.where}.kind", "(input_ids, attention_mask) batches for tokens",
                                       f"<{len(inputs)} inputs>", "use kind: affine for images")
                 yield augment_tokens(inputs[0], inputs[1], self.config, generator,
                                      getattr(self.task, "pad_id", 0)), targets

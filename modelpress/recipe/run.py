@@ -33,6 +33,7 @@ from torch import nn
 from modelpress.analyze.profile import profile_model
 from modelpress.config import StageConfig
 from modelpress.distill.objective import DistillObjective, finetune_objective
+from modelpress.distill.transfer import TransferTask
 from modelpress.history import History, HistoryRow
 from modelpress.pack import pack
 from modelpress.progress import console
@@ -91,8 +92,10 @@ def run_stage(model: nn.Module, config: StageConfig, ctx: StageContext) -> nn.Mo
         task = ctx.require_task(f"{config.tag}: finetune")
         # a handler's objective wins; else `finetune: {distill: ...}` distils from the original model (ctx.teacher)
         objective = ctx.objective or finetune_objective(config.finetune, ctx.teacher, model, task)
+        augment = config.finetune.augment  # perturbed batches, labelled by the teacher on every step
+        data = TransferTask(task, augment, where=f"{config.tag}: finetune.augment") if augment is not None else task
         try:
-            fit(model, task, config.finetune, callbacks=ctx.callbacks, objective=objective, seed=ctx.seed,
+            fit(model, data, config.finetune, callbacks=ctx.callbacks, objective=objective, seed=ctx.seed,
                 quiet=ctx.quiet, description=f"fine-tune after {config.label}")
         finally:
             if isinstance(objective, DistillObjective):
