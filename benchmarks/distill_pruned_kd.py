@@ -5,6 +5,13 @@
     # chosen on validation
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --train-digits 1000 --epochs 40 80 \
         --augment none mild --grid 2,0.5 2,0.9 4,0.5 4,0.9 --threads 1
+    # session 5: the KD arm with FitNets feature hints from the dense model (each layer's MSE divided by the teacher
+    # feature's mean square); validation grids (one process per stream / layer set), then the chosen setting
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --train-digits 1000 --epochs 40 80 \
+        --augment none --grid 4,0.5 --hints conv1,conv2,fc1,fc2 --hint-weight 0.1 1 10 --threads 1 --validate-only
+    #   ... the same with --augment mild; then --epochs 80 --augment mild --hints conv2 (and fc1) --hint-weight 0.1 1
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --train-digits 1000 --chosen mild,80,4,0.5,1 \
+        --hints conv2 --seeds 0 1 2 --threads 1
     # all 4,000 training digits (sessions 1 and 2)
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py [--seeds 0 1 2] [--epochs 3] [--augment mild]
 
@@ -14,7 +21,13 @@ as recipes/lenet5-prune97.yaml), then the same fine-tuning (Adam, cosine, lr 1e-
 order and stream; the mask keeper holds the zeros):
 
 * labels: ``finetune: {epochs: E, lr: 1e-3}``;
-* KD: the same plus ``distill: {temperature: T, alpha: a}``.
+* KD: the same plus ``distill: {temperature: T, alpha: a}``;
+* with ``--hints L1,L2,..``, the KD arm also gets ``hints:`` pairing each named layer of the pruned model with the same
+  layer of the dense one (unstructured pruning keeps every width: no adapter), FitNets feature MSE at weight
+  ``w / ms(L)``, where ``ms(L)`` is the mean square of the teacher's ``L`` output on the fine-tuning digits (so ``w``
+  weighs every layer's *relative* error alike: the raw MSE scales differ by orders of magnitude between layers; the
+  teacher labels only training digits). The ``--hint-weight`` values ``w`` are part of the validation grid (0: no
+  hints).
 
 ``--train-digits N``: both arms fine-tune on the same stratified N training digits (``train_subset`` of
 distill_kd_mnist.py). ``--augment``: the run's task is ``TransferTask(task, AUGMENT[...])``, so both arms see the
@@ -90,6 +103,54 @@ def validation_teacher(task: ClassificationTask, val: ClassificationTask) -> tor
     return zoo.load("lenet5", fit_task)
 
 
+def feature_scales(model: torch.nn.Module, x: torch.Tensor, layers: list[str]) -> dict[str, float]:
+    """Mean square of each named layer's output of ``model`` on the inputs ``x`` ``[N, 1, 28, 28]`` (hint
+    normalizers).
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     _ = net[1].weight.fill_(1.0), net[1].bias.zero_()
+        >>> feature_scales(net, torch.ones(3, 1, 2, 2), ["1"])
+        {'1': 16.0}
+    """
+    if not layers:
+        return {}
+    modules = dict(model.named_modules())
+    sums = dict.fromkeys(layers, 0.0)  # sum over examples of each example's mean square
+    handles = [modules[name].register_forward_hook(
+        lambda _m, _i, out, name=name: sums.__setitem__(name, sums[name] + float(out.double().pow(2).flatten(1)
+                                                                                   .mean(1).sum())))
+        for name in layers]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for batch in x.split(256):
+                model(batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return {name: total / len(x) for name, total in sums.items()}
+
+
+def kd_section(base: dict, temperature: float, alpha: float, hint_weight: float,
+               scales: dict[str, float]) -> dict:
+    """The KD arm's ``finetune`` section: ``base`` plus distillation, plus a hint on every layer of ``scales`` at
+    weight ``hint_weight / scale`` when ``hint_weight`` > 0.
+
+    Example:
+        >>> kd_section({"epochs": 1}, 4.0, 0.5, 2.0, {"conv2": 4.0})["hints"]
+        [{'student': 'conv2', 'teacher': 'conv2', 'weight': 0.5}]
+    """
+    section = {**base, "distill": {"temperature": temperature, "alpha": alpha}}
+    if hint_weight > 0 and scales:
+        section["hints"] = [{"student": name, "teacher": name, "weight": hint_weight / scale}
+                            for name, scale in scales.items()]
+    return section
+
+
 def accuracy(task: Task, finetune: dict, seed: int, dense: torch.nn.Module) -> tuple[float, float]:
     """Held-out accuracy and parameter sparsity after pruning a copy of ``dense`` and fine-tuning as ``finetune``
     says."""
@@ -112,12 +173,22 @@ def main() -> None:
     parser.add_argument("--validation-teacher", choices=["dense", "retrained"], default="retrained",
                         help="model pruned for validation: the zoo LeNet-5 (trained on the validation digits too) or "
                         "LeNet-5 trained by the same recipe without them (only with --train-digits)")
-    parser.add_argument("--chosen", default=None, help="augment,epochs,T,alpha chosen by an earlier validation run: "
-                        "skip validation (e.g. to add seeds)")
+    parser.add_argument("--chosen", default=None, help="augment,epochs,T,alpha[,hint weight] chosen by an earlier "
+                        "validation run: skip validation (e.g. to add seeds)")
+    parser.add_argument("--labels-chosen", default=None, help="with --chosen: augment,epochs of the labels arm's own "
+                        "best validation setting, if it differs from the KD setting's")
+    parser.add_argument("--validate-only", action="store_true", help="stop after the validation grid and the choice "
+                        "(e.g. to split a grid over processes)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--grid", nargs="+", default=[f"{t:g},{a:g}" for t, a in GRID], help="T,alpha pairs")
+    parser.add_argument("--hints", default=None, help="comma-separated LeNet-5 layers (conv1, conv2, fc1, fc2) whose "
+                        "outputs the KD arm matches to the dense model's (FitNets hints); default: none")
+    parser.add_argument("--hint-weight", type=float, nargs="+", default=[1.0], help="with --hints: weights w of the "
+                        "normalized hint MSE (each layer's MSE / teacher mean square), chosen on validation; 0: none")
     args = parser.parse_args()
     grid = [tuple(float(v) for v in pair.split(",")) for pair in args.grid]
+    layers = args.hints.split(",") if args.hints else []
+    hint_weights = args.hint_weight if layers else [0.0]
     torch.set_num_threads(args.threads)
     plain = mnist5k()
 
@@ -131,9 +202,13 @@ def main() -> None:
           f"{SPARSITY}; fine-tune on {len(subset.x_train)} training digits, lr 1e-3, batch 64", flush=True)
     label_scores: dict[tuple, float] = {}
     if args.chosen is not None:
-        augment, epochs_text, temperature_text, alpha_text = args.chosen.split(",")
+        augment, epochs_text, temperature_text, alpha_text, *weight_text = args.chosen.split(",")
         epochs, temperature, alpha = float(epochs_text), float(temperature_text), float(alpha_text)
+        hint_weight = float(weight_text[0]) if weight_text and layers else 0.0
         label_scores[(augment, epochs)] = 0.0  # no validation: the labels arm uses the chosen stream and epochs
+        if args.labels_chosen is not None:  # and its own best validation setting, given
+            label_augment, label_epochs = args.labels_chosen.split(",")
+            label_scores[(label_augment, float(label_epochs))] = 1.0
     else:
         val = validation_task(plain, args.train_digits)
         val_dense = dense
@@ -141,6 +216,10 @@ def main() -> None:
             val_dense = validation_teacher(plain, val)
             print(f"validation teacher: LeNet-5 trained without the validation digits, validation accuracy "
                   f"{val.evaluate(val_dense)['accuracy']:.4f}", flush=True)
+        val_scales = feature_scales(val_dense, val.x_train, layers)
+        if layers:
+            print("hint normalizers (validation teacher's mean square on the fine-tuning digits): "
+                  + ", ".join(f"{name} {scale:.4g}" for name, scale in val_scales.items()), flush=True)
         kd_scores: dict[tuple, float] = {}
         for augment in args.augment:
             for epochs in args.epochs:
@@ -149,18 +228,28 @@ def main() -> None:
                 print(f"validation augment={augment} epochs={epochs:g} labels: {label_scores[(augment, epochs)]:.4f}",
                       flush=True)
                 for temperature, alpha in grid:
-                    section = {**base, "distill": {"temperature": temperature, "alpha": alpha}}
-                    key = (augment, epochs, temperature, alpha)
-                    kd_scores[key] = accuracy(wrap(val, augment), section, 0, val_dense)[0]
-                    print(f"validation augment={augment} epochs={epochs:g} T={temperature:g} alpha={alpha:g}: "
-                          f"{kd_scores[key]:.4f}", flush=True)
-        augment, epochs, temperature, alpha = max(kd_scores, key=kd_scores.__getitem__)
+                    for weight in hint_weights:
+                        section = kd_section(base, temperature, alpha, weight, val_scales)
+                        key = (augment, epochs, temperature, alpha, weight)
+                        kd_scores[key] = accuracy(wrap(val, augment), section, 0, val_dense)[0]
+                        hint_text = f" hints={args.hints} w={weight:g}" if layers else ""
+                        print(f"validation augment={augment} epochs={epochs:g} T={temperature:g} alpha={alpha:g}"
+                              f"{hint_text}: {kd_scores[key]:.4f}", flush=True)
+        augment, epochs, temperature, alpha, hint_weight = max(kd_scores, key=kd_scores.__getitem__)
     base = {"epochs": epochs, "lr": 1e-3, "batch_size": 64}
     label_best = max(label_scores, key=label_scores.__getitem__)
-    print(f"chosen (best KD on validation): augment={augment}, epochs={epochs:g}, T={temperature:g}, alpha={alpha:g}; "
-          f"best labels setting on validation: augment={label_best[0]}, epochs={label_best[1]:g}")
+    scales = feature_scales(dense, subset.x_train, layers)  # the dense model's, on the digits the arms fine-tune on
+    hint_text = ""
+    if layers:
+        hint_text = f", hints {args.hints} w={hint_weight:g}"
+        print("hint normalizers (dense model's mean square on the fine-tuning digits): "
+              + ", ".join(f"{name} {scale:.4g}" for name, scale in scales.items()))
+    print(f"chosen (best KD on validation): augment={augment}, epochs={epochs:g}, T={temperature:g}, alpha={alpha:g}"
+          f"{hint_text}; best labels setting on validation: augment={label_best[0]}, epochs={label_best[1]:g}")
+    if args.validate_only:
+        return
     arms = {"labels": (augment, base),
-            "KD from dense": (augment, {**base, "distill": {"temperature": temperature, "alpha": alpha}})}
+            "KD from dense": (augment, kd_section(base, temperature, alpha, hint_weight, scales))}
     if label_best != (augment, epochs):  # labels at its own best validation setting too, so KD is not flattered
         arms["labels (own best)"] = (label_best[0], {"epochs": label_best[1], "lr": 1e-3, "batch_size": 64})
     results: dict[str, list[float]] = {name: [] for name in arms}
