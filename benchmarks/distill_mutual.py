@@ -7,15 +7,20 @@ teacher) each beat themselves trained independently on the labels, at the same b
         --peer1 tinycnn tinymlp --temperature 1 3 --alpha 0.5 --augment none mild --epochs 30 60
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_mutual.py --train-digits 1000 --threads 1 \
         --peer1 tinycnn --temperature 3 6 --alpha 0.7 0.9 --augment none --epochs 30 60 --val-seeds 0 1
+    # session 5: larger peers that overfit 1,000 digits (two LeNet-5s or two LeNet-300-100s, each pair one arch)
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_mutual.py --train-digits 1000 --threads 1 \
+        --peer0 lenet5 lenet300 --temperature 1 3 --alpha 0.5 --augment none --epochs 30 --val-seeds 0 1
     # one fixed setting, no validation (session 1/2 runs: two TinyCNNs, T 1, alpha 0.5, 30 epochs)
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_mutual.py --train-digits 1000 --epochs 30 --threads 1
 
-Peer 0 is TinyCNN (``modelpress.distill.students:TinyCNN``, 11,978 params); peer 1 is ``--peer1`` (``PEERS``: another
-TinyCNN, or TinyMLP with 128 hidden units, 101,770 params: a different architecture family). For seed ``s``, peer ``i``
-is initialized with seed ``10 s + i``. Mutual: the ``distill`` stage with ``peers: 2`` / ``peer_students: [peer 1]``
-and ``kd: {temperature: T, alpha: a}`` (Zhang et al.: ``(1 - a) CE + a T^2 KL(p_other || p_self)``). Independent: the
-same initialization trained alone with cross-entropy for the same epochs, optimizer (Adam, cosine), learning rate
-3e-3, batch 128, data order and (with ``--augment``) the same perturbed stream (``modelpress.distill.transfer``).
+Peer 0 is ``--peer0`` (``PEERS``; default TinyCNN, ``modelpress.distill.students:TinyCNN``, 11,978 params; or an
+untrained zoo LeNet-5, 431,080, or LeNet-300-100, 266,610); peer 1 is ``--peer1`` (default ``same``: peer 0's
+architecture; or TinyMLP with 128 hidden units, 101,770 params: a different architecture family). For seed ``s``,
+peer ``i`` is initialized with seed ``10 s + i``. Mutual: the ``distill`` stage with ``peers: 2`` /
+``peer_students: [peer 1]`` and ``kd: {temperature: T, alpha: a}`` (Zhang et al.: ``(1 - a) CE + a T^2
+KL(p_other || p_self)``). Independent: the same initialization trained alone with cross-entropy for the same
+epochs, optimizer (Adam, cosine), learning rate 3e-3, batch 128, data order and (with ``--augment``) the same
+perturbed stream (``modelpress.distill.transfer``).
 
 Several values of an option form a grid, scored on a validation split carved from the training digits (train on the
 same ``--train-digits`` subset, score on 1,000 of the other training digits; ``--val-seeds``, default 0, averaged):
@@ -50,7 +55,9 @@ from distill_pruned_kd import validation_task  # the same validation digits
 
 PEER0 = StudentSpec(ref="modelpress.distill.students:TinyCNN")
 PEERS = {"tinycnn": PEER0,
-         "tinymlp": StudentSpec(ref="modelpress.distill.students:TinyMLP", kwargs={"hidden": 128})}
+         "tinymlp": StudentSpec(ref="modelpress.distill.students:TinyMLP", kwargs={"hidden": 128}),
+         "lenet5": StudentSpec(ref="zoo:lenet5"),  # untrained LeNet-5 (Caffe sizes), 431,080 params
+         "lenet300": StudentSpec(ref="zoo:lenet300")}  # untrained MLP 784-300-100-10, 266,610 params
 
 
 def compare(task: ClassificationTask, setting: dict, seed: int, cache: dict) -> dict[str, float]:
@@ -58,14 +65,15 @@ def compare(task: ClassificationTask, setting: dict, seed: int, cache: dict) -> 
     augment = AugmentConfig(**AUGMENT[setting["augment"]]) if setting["augment"] != "none" else None
     data: Task = TransferTask(task, augment) if augment is not None else task
     train = FinetuneConfig(epochs=setting["epochs"], lr=3e-3, batch_size=128)
-    peer1 = PEERS[setting["peer1"]]
-    mutual = {"peers": 2} if peer1 == PEER0 else {"peer_students": [peer1]}
-    config = DistillConfig(student=PEER0, kd={"temperature": setting["T"], "alpha": setting["alpha"]}, train=train,
+    peer0 = PEERS[setting["peer0"]]
+    peer1 = peer0 if setting["peer1"] == "same" else PEERS[setting["peer1"]]
+    mutual = {"peers": 2} if peer1 == peer0 else {"peer_students": [peer1]}
+    config = DistillConfig(student=peer0, kd={"temperature": setting["T"], "alpha": setting["alpha"]}, train=train,
                            augment=augment, **mutual)
     ctx = StageContext(task=task, seed=10 * seed, quiet=True)
     first = apply_distill(torch.nn.Identity(), config, ctx)  # the model argument is unused with peers
     scores = {"mutual 0": task.evaluate(first)["accuracy"], "mutual 1": ctx.notes["peer_metrics"][0]["accuracy"]}
-    for i, spec in enumerate((PEER0, peer1)):
+    for i, spec in enumerate((peer0, peer1)):
         key = (task.name, spec.model_dump_json(), setting["augment"], setting["epochs"], seed, i)
         if key not in cache:
             alone = build_student(spec, task, 10 * seed + i)
@@ -79,7 +87,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--train-digits", type=int, default=None, help="train on a stratified subset this big")
-    parser.add_argument("--peer1", choices=sorted(PEERS), nargs="+", default=["tinycnn"])
+    parser.add_argument("--peer0", choices=sorted(PEERS), nargs="+", default=["tinycnn"])
+    parser.add_argument("--peer1", choices=["same", *sorted(PEERS)], nargs="+", default=["same"],
+                        help="same: peer 0's architecture (another init)")
     parser.add_argument("--temperature", type=float, nargs="+", default=[1.0])
     parser.add_argument("--alpha", type=float, nargs="+", default=[0.5])
     parser.add_argument("--augment", choices=["none", *sorted(AUGMENT)], nargs="+", default=["none"],
@@ -91,11 +101,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     full = mnist5k()
     task = train_subset(full, args.train_digits)
-    grid = [dict(zip(("peer1", "T", "alpha", "augment", "epochs"), values, strict=True)) for values in
-            itertools.product(args.peer1, args.temperature, args.alpha, args.augment, args.epochs)]
+    grid = [dict(zip(("peer0", "peer1", "T", "alpha", "augment", "epochs"), values, strict=True)) for values in
+            itertools.product(args.peer0, args.peer1, args.temperature, args.alpha, args.augment, args.epochs)]
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.machine()} torch {torch.__version__} "
-          f"threads {args.threads}; peer 0 TinyCNN; lr 3e-3, batch 128; {len(task.x_train)} training digits",
-          flush=True)
+          f"threads {args.threads}; peer 0 {' / '.join(args.peer0)}; lr 3e-3, batch 128; {len(task.x_train)} training "
+          "digits", flush=True)
     cache: dict = {}
     setting = grid[0]
     if len(grid) > 1:
