@@ -123,7 +123,7 @@ class FinetuneConfig(Frozen):
                                           "transfer set) that the teacher labels on every step")
 
     @model_validator(mode="after")
-    def _hints_need_distill(self) -> FinetuneConfig:
+    def _teacher_terms_need_distill(self) -> FinetuneConfig:
         if self.hints and self.distill is None:
             raise ValueError("expected a distill section with hints (hints are a distillation term); add "
                              "distill: {loss: cosine, alpha: 1.0} or drop hints")
