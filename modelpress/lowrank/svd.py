@@ -87,7 +87,7 @@ def factorize_svd(module: nn.Linear | nn.Conv2d, rank: int, name: str = "",
     spec = svd_spec(name, module, rank)
     weight = module.weight.detach().double().reshape(spec.out_channels, spec.in_channels)  # [out, in]
     s_inv = None
-    if gram is not None:  # truncate W S, then map back: first = Sigma^1/2 V^T S^-1
+    if gram is not None:  # truncate W S, then map back: first = Sigma^1/2 V^T S^-1 (then balanced, below)
         whiten, s_inv = whitening(gram)  # [in, in] each
         weight = weight @ whiten
     u, s, vh = torch.linalg.svd(weight, full_matrices=False)  # [out, k], [k], [k, in]
