@@ -21,6 +21,7 @@ from torch import nn
 
 from modelpress.lowrank.svd import factorize_svd
 from modelpress.lowrank.whiten import input_grams
+from modelpress.provenance import replace_module
 from modelpress.tasks.sentences import SentencesTask
 from modelpress.zoo.minilm import load_minilm
 
@@ -30,10 +31,8 @@ NAMES = [f"bert.encoder.layer.{i}.{part}.dense" for i in range(6) for part in ("
 def factorized(base: nn.Module, ranks: dict[str, int], grams: dict[str, torch.Tensor]) -> nn.Module:
     """A copy of ``base`` with each named Linear replaced by its whitened SVD pair at the given rank."""
     model = copy.deepcopy(base)
-    modules = dict(model.named_modules())
     for name, rank in ranks.items():
-        parent, child = name.rsplit(".", 1)
-        setattr(modules[parent], child, factorize_svd(modules[name], rank, name, grams[name]))
+        model = replace_module(model, name, factorize_svd(model.get_submodule(name), rank, name, grams[name]))
     return model
 
 
