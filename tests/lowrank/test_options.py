@@ -85,9 +85,10 @@ def test_activation_aware_svd_is_exact_at_full_rank_and_lowers_the_output_error(
 
 
 def test_activation_aware_factors_are_balanced_whatever_the_calibration_size() -> None:
-    # Regression: the whitened factors used to come out about N^(1/4) apart in scale (N calibration rows), which
-    # made Adam move the first factor hundreds of times faster, relative to its size, than the second (MiniLM FFN
-    # recovery). Each rank component now has equal norms in both factors, and the product is unchanged.
+    # Regression: the whitened factors used to come out each about N^(1/4) off in scale, in opposite directions (N
+    # calibration rows), which made Adam move the first factor hundreds of times faster, relative to its size, than
+    # the second (MiniLM FFN recovery). Each rank component now has equal norms in both factors, and the product is
+    # unchanged.
     torch.manual_seed(0)
     layer = nn.Linear(32, 24)
     for rows in (256, 65_536):
@@ -96,7 +97,7 @@ def test_activation_aware_factors_are_balanced_whatever_the_calibration_size() -
         pair = factorize_svd(layer, 6, gram=gram)
         first_norms, second_norms = pair[0].weight.norm(dim=1), pair[1].weight.norm(dim=0)  # [6] each
         assert torch.allclose(first_norms, second_norms, rtol=1e-4)
-        scaled = factorize_svd(layer, 6, gram=gram * 1e4)  # same inputs, 100x larger: the same layers
+        scaled = factorize_svd(layer, 6, gram=gram * 1e4)  # 10,000x the rows, same statistics: the same layers
         assert torch.allclose(scaled[0].weight, pair[0].weight, atol=1e-5)
         assert torch.allclose(scaled[1].weight, pair[1].weight, atol=1e-5)
 
