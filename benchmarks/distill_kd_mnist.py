@@ -61,9 +61,12 @@ ARMS: dict[str, dict] = {
     "ensemble L5+Mob avg": {"teachers": ["current", "mobilenet-small"], "kd": KD},
 }
 # perturbations of the training stream (modelpress.distill.transfer), the same for every arm; "strong" is
-# AugmentConfig's default, "mild" keeps the zoo LeNet-5 98% right on the perturbed training digits (87% under strong)
+# AugmentConfig's default, "mild" keeps the zoo LeNet-5 98% right on the perturbed training digits (87% under strong);
+# "mild-mixupA": mild, then mixup with Beta(A, A) weights (soft blended labels; the teacher labels the blended image)
 AUGMENT = {"mild": {"kind": "affine", "shift": 1.0, "degrees": 5.0, "scale": 0.05},
-           "strong": {"kind": "affine", "shift": 2.0, "degrees": 12.0, "scale": 0.1}}
+           "strong": {"kind": "affine", "shift": 2.0, "degrees": 12.0, "scale": 0.1},
+           "mild-mixup0.2": {"kind": "affine", "shift": 1.0, "degrees": 5.0, "scale": 0.05, "mixup": 0.2},
+           "mild-mixup1": {"kind": "affine", "shift": 1.0, "degrees": 5.0, "scale": 0.05, "mixup": 1.0}}
 DEFAULT_ARMS = ["labels", "KD LeNet-5", "KD LeNet-300", "ensemble avg", "ensemble conf"]
 ARCHS = {"lenet300": "LeNet300", "resnet-small": "ResNetSmall", "mobilenet-small": "MobileNetSmall"}
 

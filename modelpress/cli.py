@@ -43,7 +43,8 @@ def _task_for(model_spec: str, task_spec: str | None) -> Any:
             task_spec = zoo_entry(model_spec[4:]).default_task  # an unknown name fails here, listing known ones
         else:
             raise ModelpressError("--task", "a task name for a model outside the zoo", "<nothing>",
-                                  "add --task mnist5k (or digits, sentences, sentences-large, package.module:factory)")
+                                  "add --task mnist5k (or digits, sentences, sentences-large, sentences-xl, "
+                                  "package.module:factory)")
     return resolve_task(task_spec)
 
 

@@ -97,6 +97,9 @@ class AugmentConfig(Frozen):
     mask: float = Field(0.1, ge=0, lt=1, description="tokens: probability of replacing a token by [MASK]")
     mask_id: int = Field(103, ge=0, description="tokens: the [MASK] token id (103 in BERT's vocabulary)")
     probability: float = Field(1.0, gt=0, le=1, description="share of the examples perturbed (the rest unchanged)")
+    mixup: float = Field(0.0, ge=0, le=10, description="affine: after the affine perturbation, blend each image with "
+                         "another of its batch by a Beta(mixup, mixup) weight, its label likewise (Zhang et al., "
+                         "2018); the teacher labels the blend. 0: off")
 
 
 class FinetuneConfig(Frozen):

@@ -32,7 +32,7 @@ from modelpress.distill.mutual import MutualObjective, Peers
 from modelpress.distill.objective import DistillObjective, FeaturePair, StudentWithAdapters, finetune_objective
 from modelpress.distill.stage import DistillConfig, StudentSpec, build_student, distill
 from modelpress.distill.teachers import Ensemble, TeacherSet, ensemble_probs
-from modelpress.distill.transfer import AugmentConfig, TransferTask, augment_images, augment_tokens
+from modelpress.distill.transfer import AugmentConfig, TransferTask, augment_images, augment_tokens, mixup_batch
 
 __all__ = [
     "AugmentConfig",
@@ -60,5 +60,6 @@ __all__ = [
     "hint_loss",
     "kd_loss",
     "make_adapter",
+    "mixup_batch",
     "soft_kl",
 ]

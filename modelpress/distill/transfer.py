@@ -7,6 +7,10 @@ training batches are perturbed; everything else (evaluation, loss, example input
 perturbations are drawn from the training loop's seeded generator after the batch order, so two runs with the same
 seed see exactly the same stream: the label-only arm of a comparison trains on the same perturbed data.
 
+With ``mixup`` (images only) each perturbed image is also blended with another of its batch and its label becomes
+the same blend of one-hot rows (soft targets): the label arm learns the blend, the teacher labels the blended image
+("function matching", Beyer et al. 2022).
+
 In a recipe: ``augment: {kind: affine, shift: 2, degrees: 12}`` (images ``[B, C, H, W]``) or
 ``augment: {kind: tokens, crop: 0.5, mask: 0.1}`` (``(input_ids, attention_mask)`` token batches) on a ``distill``
 stage or in any stage's ``finetune`` section with ``distill``; the held-out evaluation never sees perturbed data.
@@ -27,6 +31,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -34,7 +39,7 @@ from modelpress.config import AugmentConfig
 from modelpress.errors import ConfigError
 from modelpress.task import Batch, Task
 
-__all__ = ["AugmentConfig", "TransferTask", "augment_images", "augment_tokens"]
+__all__ = ["AugmentConfig", "TransferTask", "augment_images", "augment_tokens", "mixup_batch"]
 
 
 def _uniform(n: int, limit: float, generator: torch.Generator) -> Tensor:
@@ -63,6 +68,30 @@ def augment_images(x: Tensor, config: AugmentConfig, generator: torch.Generator)
     grid = nn.functional.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     moved = nn.functional.grid_sample(x - background, grid, align_corners=False) + background
     return torch.where(keep[:, None, None, None], x, moved)
+
+
+def mixup_batch(x: Tensor, labels: Tensor, num_classes: int, concentration: float,
+                generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Mixup: images ``[B, ...]`` blended pairwise, ``lam x + (1 - lam) x[perm]``, with ``lam ~ Beta(c, c)`` per
+    example, and labels ``[B]`` turned into the same blend of one-hot rows, soft targets ``[B, num_classes]``.
+
+    The permutation and the Beta draws come from ``generator`` (the Beta through a seed drawn from it: torch's
+    Beta sampler takes no generator), so a seeded stream is the same in both arms of a comparison.
+
+    Example:
+        >>> x = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)]); y = torch.tensor([0, 1])
+        >>> mixed, soft = mixup_batch(x, y, 2, 1.0, torch.Generator().manual_seed(0))
+        >>> torch.allclose(mixed[:, 0, 0, 0], soft[:, 1]), torch.allclose(soft.sum(1), torch.ones(2))
+        (True, True)
+    """
+    b = x.shape[0]
+    perm = torch.randperm(b, generator=generator)  # [B] each example's partner
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    lam = torch.from_numpy(np.random.default_rng(seed).beta(concentration, concentration, size=b)).to(x.dtype)  # [B]
+    weight = lam.view(b, *([1] * (x.dim() - 1)))  # [B, 1, ...] broadcast over the image
+    one_hot = nn.functional.one_hot(labels.long(), num_classes).to(x.dtype)  # [B, C]
+    soft = lam[:, None] * one_hot + (1 - lam[:, None]) * one_hot[perm]  # [B, C], rows sum to 1
+    return weight * x + (1 - weight) * x[perm], soft
 
 
 def augment_tokens(input_ids: Tensor, attention_mask: Tensor, config: AugmentConfig, generator: torch.Generator,
@@ -127,11 +156,22 @@ class TransferTask(Task):
                 if len(inputs) != 1 or inputs[0].dim() != 4:
                     raise ConfigError(f"{self.where}.kind", "image batches [B, C, H, W] for affine",
                                       f"<{len(inputs)} inputs of {inputs[0].dim()} dims>", "use kind: tokens")
-                yield (augment_images(inputs[0], self.config, generator),), targets
+                images = augment_images(inputs[0], self.config, generator)
+                if self.config.mixup > 0:
+                    num_classes = getattr(self.task, "num_classes", None)
+                    if num_classes is None or targets.dim() != 1 or targets.is_floating_point():
+                        raise ConfigError(f"{self.where}.mixup", "a classification task with class-index labels",
+                                          f"<{type(self.task).__name__}, targets {list(targets.shape)}>",
+                                          "set mixup: 0 for this task")
+                    images, targets = mixup_batch(images, targets, int(num_classes), self.config.mixup, generator)
+                yield (images,), targets
             else:
                 if len(inputs) != 2 or inputs[0].dim() != 2:
                     raise ConfigError(f"{self.where}.kind", "(input_ids, attention_mask) batches for tokens",
                                       f"<{len(inputs)} inputs>", "use kind: affine for images")
+                if self.config.mixup > 0:
+                    raise ConfigError(f"{self.where}.mixup", "0 for token batches (mixup blends images)",
+                                      self.config.mixup, "remove mixup, or use kind: affine on an image task")
                 yield augment_tokens(inputs[0], inputs[1], self.config, generator,
                                      getattr(self.task, "pad_id", 0)), targets
 

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from modelpress.errors import TaskError
 
-__all__ = ["build_corpus", "corpus_digest", "docstrings", "is_clean", "is_held_out", "split_corpus", "stdlib_files"]
+__all__ = ["build_corpus", "corpus_digest", "docstrings", "is_clean", "is_held_out", "sentences_of", "split_corpus",
+           "stable_key", "stdlib_files"]
 
 # Directories of the standard library that hold no library docstrings worth keeping, or whose contents differ
 # between machines: third-party packages, the test suites, the IDLE application, demos, the build config.
@@ -117,14 +118,26 @@ def is_clean(sentence: str) -> bool:
     return sum(c.isalpha() for c in visible) >= _MIN_LETTER_FRACTION * len(visible)
 
 
-def _sentences_of(docstring: str) -> Iterator[str]:
+def sentences_of(docstring: str) -> Iterator[str]:
+    """A docstring's sentences: paragraphs reflowed onto one line, split where a sentence ends.
+
+    Example:
+        >>> list(sentences_of("First line\\nwraps here. Second one.\\n\\nA heading"))
+        ['First line wraps here.', 'Second one.', 'A heading']
+    """
     # paragraphs first, so a heading line or a list item never runs into the next paragraph's sentence
     for paragraph in _PARAGRAPH_BREAK.split(docstring):
         text = " ".join(paragraph.split())  # reflow the paragraph's lines onto one line, single spaces
         yield from _SENTENCE_END.split(text)
 
 
-def _stable_key(sentence: str, salt: bytes = b"") -> bytes:
+def stable_key(sentence: str, salt: bytes = b"") -> bytes:
+    """SHA-256 of ``salt`` + the sentence's UTF-8 bytes: the order and split key, the same in every process.
+
+    Example:
+        >>> stable_key("A.").hex()[:8] == stable_key("A.").hex()[:8]
+        True
+    """
     return hashlib.sha256(salt + sentence.encode("utf-8")).digest()
 
 
@@ -158,9 +171,9 @@ def _clean_sentences_by_hash(root: str | None) -> tuple[str, ...]:
     unique: set[str] = set()
     for path in stdlib_files(None if root is None else Path(root)):
         for text in docstrings(path):
-            unique.update(s for s in _sentences_of(text) if is_clean(s))
+            unique.update(s for s in sentences_of(text) if is_clean(s))
     kept: dict[str, str] = {}  # casefolded -> first sentence in hash order
-    for sentence in sorted(unique, key=_stable_key):
+    for sentence in sorted(unique, key=stable_key):
         # the MiniLM tokenizer lowercases, so sentences differing only in case are one input: keep one of them,
         # or the same input could land in both the training and the held-out part
         kept.setdefault(sentence.casefold(), sentence)
@@ -176,7 +189,7 @@ def is_held_out(sentence: str, held_out_fraction: float = 0.3) -> bool:
         False
     """
     # first 8 bytes of the digest as an unsigned integer, scaled to [0, 1)
-    position = int.from_bytes(_stable_key(sentence, _HELD_OUT_SALT)[:8], "big") / 2**64
+    position = int.from_bytes(stable_key(sentence, _HELD_OUT_SALT)[:8], "big") / 2**64
     return position < held_out_fraction
 
 

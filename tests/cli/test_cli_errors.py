@@ -37,8 +37,8 @@ def test_unknown_zoo_name(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_task(capsys: pytest.CaptureFixture[str]) -> None:
     err = _fail(capsys, ["eval", "zoo:lenet300", "--task", "imagenet"])
-    assert ("task: expected one of digits, mnist5k, sentences, sentences-large or package.module:factory, "
-            "got 'imagenet'") in err
+    assert ("task: expected one of digits, mnist5k, sentences, sentences-large, sentences-xl or "
+            "package.module:factory, got 'imagenet'") in err
 
 
 def test_malformed_yaml(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -32,8 +32,8 @@ def test_calibration_uses_training_split_only(digits_task) -> None:
 
 
 def test_unknown_task_lists_known_ones() -> None:
-    with pytest.raises(TaskError, match=r"task: expected one of digits, mnist5k, sentences, sentences-large or "
-                                        r"package\.module:factory, got 'mnist'"):
+    with pytest.raises(TaskError, match=r"task: expected one of digits, mnist5k, sentences, sentences-large, "
+                                        r"sentences-xl or package\.module:factory, got 'mnist'"):
         resolve_task("mnist")
 
 
