@@ -334,9 +334,10 @@ class SentencesTask(Task):
         return fidelity_metrics(embeddings, held_out_reference)
 
     def describe(self) -> dict[str, Any]:
-        """Name, metric, reference model, corpus origin and digest, split sizes and token length."""
+        """Name, metric, reference model, corpus origin and digest, split sizes, token length, batching."""
         return {**super().describe(), "reference": _REFERENCE_NAME,
                 "corpus": "Python standard-library docstring sentences", "corpus_sha256": self.corpus_sha256[:16],
                 "train": len(self.train_tokens), "held_out": len(self.held_out_tokens),
                 "max_length": self.max_length,
-                **({"evaluated_on": "validation"} if self.evaluate_on == "validation" else {})}
+                **({"evaluated_on": "validation"} if self.evaluate_on == "validation" else {}),
+                **({"batches": "bucketed by length"} if self.bucket else {})}

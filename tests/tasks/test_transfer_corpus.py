@@ -80,6 +80,7 @@ def test_sentences_xl_is_a_registered_task() -> None:
 
     xl = resolve_task("sentences-xl")
     assert xl.name == "sentences-xl" and xl.num_train_examples() == 5226 + 19027
+    assert xl.describe()["batches"] == "bucketed by length"
 
 
 def test_bucketed_batches_cover_every_sentence_once_with_little_padding() -> None:
