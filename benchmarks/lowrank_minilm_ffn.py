@@ -5,6 +5,7 @@ batch 32 x 128 tokens and batch 1 x 128 tokens against the original.
 
     # 1. compress (trains: run niced); writes out/minilm-ffn-svd.mpz, prints fidelity before and after distillation
     nice -n 19 env HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lowrank_minilm_ffn.py --no-timing
+    #    (--epochs N overrides the recipe's epochs; --random-batches batches at random instead of by length)
     # 2. time the file against the original (timing run: normal priority, quiet machine)
     MODELPRESS_TIMING=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lowrank_minilm_ffn.py --threads 2
 
@@ -41,9 +42,13 @@ def show(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
 
 
-def compress(task: SentencesTask, out: Path) -> None:
-    """Run the recipe, write ``out``, print the fidelity before and after distillation and the sizes."""
+def compress(task: SentencesTask, out: Path, epochs: float | None = None) -> None:
+    """Run the recipe (with ``epochs`` of distillation if given), write ``out``, print the fidelity before and after
+    distillation and the sizes."""
     recipe = load_recipe(ROOT / "recipes" / "minilm-ffn-svd.yaml")
+    if epochs is not None:
+        finetune = recipe.stages[0].finetune.model_copy(update={"epochs": epochs})
+        recipe = recipe.model_copy(update={"stages": (recipe.stages[0].model_copy(update={"finetune": finetune}),)})
     stage = recipe.stages[0]
     before = apply_stage(load_minilm(), stage.model_copy(update={"finetune": None}), StageContext(task=task))
     print(f"after the SVD, before distillation: {show(task.evaluate(before))}", flush=True)
@@ -75,15 +80,19 @@ def main() -> None:
     parser.add_argument("--no-timing", action="store_true", help="compress only (step 1)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--epochs", type=float, default=None,
+                        help="step 1: distillation epochs (default: the recipe's)")
+    parser.add_argument("--random-batches", action="store_true", help="step 1: random batches instead of the "
+                        "sentences-xl task's length-bucketed ones (session 7's first run)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     # step 1 runs the recipe's task, sentences-xl (24,253 training sentences to calibrate and distil on); step 2
     # needs only the 581 held-out sentences, the same in both, so it skips embedding the larger training part
-    task = (SentencesTask(quiet=True, extra_train=None, transfer=None) if args.no_timing
-            else SentencesTask(quiet=True))
+    task = (SentencesTask(quiet=True, extra_train=None, transfer=None, bucket=not args.random_batches)
+            if args.no_timing else SentencesTask(quiet=True))
     if args.no_timing:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        compress(task, args.out)
+        compress(task, args.out, args.epochs)
         return
     if not args.out.exists():
         raise SystemExit(f"{args.out} does not exist: run step 1 (--no-timing) first")
