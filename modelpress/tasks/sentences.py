@@ -282,9 +282,10 @@ class SentencesTask(Task):
         """One shuffled epoch: ``((input_ids, attention_mask), reference [B, 384])``, padded to the batch's longest."""
         train_reference, _ = self.reference_embeddings()
         order = torch.randperm(len(self.train_tokens), generator=generator)
-        batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
         if self.bucket:
             batches = self._bucketed(order, batch_size, generator)
+        else:
+            batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
         for idx in batches:
             batch = [self.train_tokens[i] for i in idx.tolist()]
             yield _pad(batch, max(len(t) for t in batch), self.pad_id), train_reference[idx]
