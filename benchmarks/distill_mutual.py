@@ -10,6 +10,13 @@ teacher) each beat themselves trained independently on the labels, at the same b
     # session 5: larger peers that overfit 1,000 digits (two LeNet-5s or two LeNet-300-100s, each pair one arch)
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_mutual.py --train-digits 1000 --threads 1 \
         --peer0 lenet5 lenet300 --temperature 1 3 --alpha 0.5 --augment none --epochs 30 --val-seeds 0 1
+    # session 8: each peer mimics the peers' ensemble (KDCL, --target ensemble) instead of the other peer; validation
+    # on three seeds, then the chosen setting, and the same setting with --target peers (plain DML) as the ablation
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_mutual.py --train-digits 1000 --threads 1 --peer1 tinycnn \
+        --temperature 1 3 --alpha 0.5 0.7 --augment none mild-mixup0.2 --epochs 60 --target ensemble \
+        --val-seeds 0 1 2 --validate-only
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_mutual.py --train-digits 1000 --threads 1 --peer1 tinycnn \
+        --temperature 3 --alpha 0.7 --augment none --epochs 60 --target ensemble --seeds 0 1 2 3 4 5
     # one fixed setting, no validation (session 1/2 runs: two TinyCNNs, T 1, alpha 0.5, 30 epochs)
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_mutual.py --train-digits 1000 --epochs 30 --threads 1
 
@@ -18,9 +25,10 @@ untrained zoo LeNet-5, 431,080, or LeNet-300-100, 266,610); peer 1 is ``--peer1`
 architecture; or TinyMLP with 128 hidden units, 101,770 params: a different architecture family). For seed ``s``,
 peer ``i`` is initialized with seed ``10 s + i``. Mutual: the ``distill`` stage with ``peers: 2`` /
 ``peer_students: [peer 1]`` and ``kd: {temperature: T, alpha: a}`` (Zhang et al.: ``(1 - a) CE + a T^2
-KL(p_other || p_self)``). Independent: the same initialization trained alone with cross-entropy for the same
-epochs, optimizer (Adam, cosine), learning rate 3e-3, batch 128, data order and (with ``--augment``) the same
-perturbed stream (``modelpress.distill.transfer``).
+KL(p_other || p_self)``; with ``--target ensemble``, ``mutual_target: ensemble``: ``p_other`` becomes the average of
+both peers' softened probabilities, KDCL). Independent: the same initialization trained alone with cross-entropy
+for the same epochs, optimizer (Adam, cosine), learning rate 3e-3, batch 128, data order and (with ``--augment``)
+the same perturbed stream (``modelpress.distill.transfer``).
 
 Several values of an option form a grid, scored on a validation split carved from the training digits (train on the
 same ``--train-digits`` subset, score on 1,000 of the other training digits; ``--val-seeds``, default 0, averaged):
@@ -69,7 +77,7 @@ def compare(task: ClassificationTask, setting: dict, seed: int, cache: dict) -> 
     peer1 = peer0 if setting["peer1"] == "same" else PEERS[setting["peer1"]]
     mutual = {"peers": 2} if peer1 == peer0 else {"peer_students": [peer1]}
     config = DistillConfig(student=peer0, kd={"temperature": setting["T"], "alpha": setting["alpha"]}, train=train,
-                           augment=augment, **mutual)
+                           augment=augment, mutual_target=setting["target"], **mutual)
     ctx = StageContext(task=task, seed=10 * seed, quiet=True)
     first = apply_distill(torch.nn.Identity(), config, ctx)  # the model argument is unused with peers
     scores = {"mutual 0": task.evaluate(first)["accuracy"], "mutual 1": ctx.notes["peer_metrics"][0]["accuracy"]}
@@ -95,14 +103,18 @@ def main() -> None:
     parser.add_argument("--augment", choices=["none", *sorted(AUGMENT)], nargs="+", default=["none"],
                         help="training streams (see AUGMENT); every arm trains on the same one")
     parser.add_argument("--epochs", type=float, nargs="+", default=[30])
+    parser.add_argument("--target", choices=["peers", "ensemble"], nargs="+", default=["peers"],
+                        help="what each peer mimics: the other peer (DML) or the peers' average (KDCL)")
     parser.add_argument("--val-seeds", type=int, nargs="+", default=[0], help="seeds of the validation runs")
+    parser.add_argument("--validate-only", action="store_true", help="stop after the validation grid and the choice")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     full = mnist5k()
     task = train_subset(full, args.train_digits)
-    grid = [dict(zip(("peer0", "peer1", "T", "alpha", "augment", "epochs"), values, strict=True)) for values in
-            itertools.product(args.peer0, args.peer1, args.temperature, args.alpha, args.augment, args.epochs)]
+    grid = [dict(zip(("peer0", "peer1", "T", "alpha", "augment", "epochs", "target"), values, strict=True))
+            for values in itertools.product(args.peer0, args.peer1, args.temperature, args.alpha, args.augment,
+                                            args.epochs, args.target)]
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.machine()} torch {torch.__version__} "
           f"threads {args.threads}; peer 0 {' / '.join(args.peer0)}; lr 3e-3, batch 128; {len(task.x_train)} training "
           "digits", flush=True)
@@ -122,6 +134,8 @@ def main() -> None:
                   + f"; gains {100 * gains[0]:+.2f} / {100 * gains[1]:+.2f} points", flush=True)
         setting = grid[max(range(len(grid)), key=margins.__getitem__)]
         print(f"chosen on validation (largest gain of the worse peer): {setting}", flush=True)
+        if args.validate_only:
+            return
     print(f"held-out run: {setting}", flush=True)
     results: dict[str, list[float]] = {"independent 0": [], "mutual 0": [], "independent 1": [], "mutual 1": []}
     for seed in args.seeds:

@@ -12,6 +12,15 @@
     #   ... the same with --augment mild; then --epochs 80 --augment mild --hints conv2 (and fc1) --hint-weight 0.1 1
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --train-digits 1000 --chosen mild,80,4,0.5,1 \
         --hints conv2 --seeds 0 1 2 --threads 1
+    # session 8: scarcer fine-tuning data (250 and 500 digits; the dense model still learned from all 4,000)
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --train-digits 250 --epochs 80 240 \
+        --augment none mild mild-mixup0.2 mild-mixup1 --grid 4,0.5 4,0.9 2,0.5 4,1 --threads 1 --validate-only
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --train-digits 250 \
+        --chosen mild-mixup1,240,4,0.5 --labels-chosen mild-mixup0.2,240 --seeds 0 1 2 3 4 5 --threads 1
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --train-digits 500 --epochs 80 240 \
+        --augment none mild-mixup0.2 mild-mixup1 --grid 4,0.5 4,0.9 4,1 --threads 1 --validate-only
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py --train-digits 500 \
+        --chosen mild-mixup0.2,240,4,0.5 --labels-chosen mild-mixup0.2,240 --seeds 0 1 2 3 4 5 --threads 1
     # all 4,000 training digits (sessions 1 and 2)
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/distill_pruned_kd.py [--seeds 0 1 2] [--epochs 3] [--augment mild]
 

@@ -5,6 +5,11 @@ with the other peers' probabilities held constant (detached) in its own term, as
 Learning. Summing the peers' losses and stepping one optimizer over all their parameters gives each peer exactly
 its own gradient (the detached terms carry no gradient across peers), so the one fine-tuning loop trains them all.
 
+``target="ensemble"`` (KDCL, Guo et al. 2020; ONE, Lan et al. 2018) replaces each peer's mean over the others by
+the peers' ensemble: every peer mimics the average of *all* peers' softened probabilities (for embedding losses,
+the average output), detached. In plain mutual learning the stronger peer is pulled toward the weaker one; the
+ensemble of the peers is better than either, so both learn from a target better than themselves.
+
 Example:
     >>> import torch
     >>> from modelpress.config import KDConfig
@@ -19,6 +24,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 import torch
 from torch import Tensor, nn
@@ -28,7 +34,14 @@ from modelpress.distill.losses import embedding_loss, soft_kl
 from modelpress.errors import ConfigError
 from modelpress.task import Task
 
-__all__ = ["MutualObjective", "Peers", "check_peer_outputs"]
+__all__ = ["MutualObjective", "MutualTarget", "Peers", "check_peer_outputs"]
+
+
+class MutualTarget(StrEnum):
+    """What each peer mimics in mutual learning (module docstring)."""
+
+    peers = "peers"  # the mean of its loss to every other peer (Deep Mutual Learning)
+    ensemble = "ensemble"  # the average of all peers' softened outputs (KDCL / ONE)
 
 
 class Peers(nn.Module):
@@ -92,14 +105,27 @@ class MutualObjective:
         True
     """
 
-    def __init__(self, kd: KDConfig, task: Task) -> None:
-        self.kd, self.task = kd, task
+    def __init__(self, kd: KDConfig, task: Task, target: MutualTarget = MutualTarget.peers) -> None:
+        self.kd, self.task, self.target = kd, task, MutualTarget(target)
 
-    def _mimic(self, output: Tensor, other: Tensor) -> Tensor:
+    def _soft(self, other: Tensor) -> Tensor:
+        """What a peer's output is compared with: softened probabilities ``[B, C]`` for KL, else the output."""
         if self.kd.loss is KDLoss.kl:
-            probs = torch.softmax(other.detach().float() / self.kd.temperature, dim=-1)  # [B, C]
-            return soft_kl(output, probs, self.kd.temperature)
-        return embedding_loss(output, other.detach(), self.kd.loss.value)
+            return torch.softmax(other.detach().float() / self.kd.temperature, dim=-1)
+        return other.detach()
+
+    def _mimic(self, output: Tensor, soft: Tensor) -> Tensor:
+        if self.kd.loss is KDLoss.kl:
+            return soft_kl(output, soft, self.kd.temperature)
+        return embedding_loss(output, soft, self.kd.loss.value)
+
+    def _targets(self, outputs: list[Tensor]) -> list[list[Tensor]]:
+        """For each peer, the targets whose mimic losses are averaged: the other peers, or the ensemble."""
+        softs = [self._soft(out) for out in outputs]
+        if self.target is MutualTarget.ensemble:
+            ensemble = torch.stack(softs).mean(0)  # [B, C]: average softened probabilities (or outputs)
+            return [[ensemble] for _ in outputs]
+        return [[soft for j, soft in enumerate(softs) if j != i] for i in range(len(outputs))]
 
     def __call__(self, model: nn.Module, inputs: tuple[Tensor, ...], targets: Tensor) -> Tensor:
         if not isinstance(model, Peers):
@@ -107,7 +133,7 @@ class MutualObjective:
                               "wrap the students in modelpress.distill.mutual.Peers")
         outputs = [peer(*inputs) for peer in model.peers]  # K x [B, C]
         total = outputs[0].new_zeros(())
-        for i, out in enumerate(outputs):
-            mimic = torch.stack([self._mimic(out, other) for j, other in enumerate(outputs) if j != i]).mean()
+        for out, targets_of_peer in zip(outputs, self._targets(outputs), strict=True):
+            mimic = torch.stack([self._mimic(out, soft) for soft in targets_of_peer]).mean()
             total = total + self.kd.alpha * mimic + (1 - self.kd.alpha) * self.task.loss(out, targets)
         return total

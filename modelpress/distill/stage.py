@@ -19,6 +19,7 @@ anything else is a model reference (``zoo:NAME``, ``package.module:factory``, a 
 that many students of the given architecture (seeds ``seed``, ``seed + 1``, …) trained together, no teacher; the
 first peer becomes the model. ``peer_students: [zoo:lenet300]`` makes the other peers of other architectures (peer
 ``i`` is ``peer_students[i - 1]``, seed ``seed + i``): Deep Mutual Learning gains most from diverse peers.
+``mutual_target: ensemble`` has every peer mimic the average of all peers instead of each other (KDCL).
 ``freeze`` keeps parameters matching the patterns fixed (e.g. a transformer's embeddings).
 
 The handler returns the student, so the stage changes the model's architecture: its provenance is the student's
@@ -48,7 +49,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from modelpress.config import FinetuneConfig, Frozen, KDConfig, StageConfig
-from modelpress.distill.mutual import MutualObjective, Peers, check_peer_outputs
+from modelpress.distill.mutual import MutualObjective, MutualTarget, Peers, check_peer_outputs
 from modelpress.distill.objective import DistillObjective, FeaturePair, StudentWithAdapters
 from modelpress.distill.teachers import Ensemble, TeacherSet
 from modelpress.distill.transfer import AugmentConfig, TransferTask
@@ -101,6 +102,8 @@ class DistillConfig(StageConfig, tag="distill"):
     peers: int = Field(1, ge=1, le=8, description="2 or more: mutual learning of that many students, no teacher")
     peer_students: tuple[StudentSpec, ...] = Field((), max_length=7, description="mutual learning with peers of "
                                                    "other architectures: peers 1, 2, ... (peer 0 is `student`)")
+    mutual_target: MutualTarget = Field(MutualTarget.peers, description="what each peer mimics: `peers` (the "
+                                        "others, Deep Mutual Learning) or `ensemble` (all peers' average, KDCL)")
     kd: KDConfig = KDConfig()
     hints: tuple[FeaturePair, ...] = ()
     attention: tuple[FeaturePair, ...] = ()
@@ -120,6 +123,9 @@ class DistillConfig(StageConfig, tag="distill"):
         if self.peer_count > 1 and (self.teachers != ("current",) or self.assistants or self.hints or self.attention):
             raise ValueError("expected no teachers, assistants, hints or attention with peers > 1 (mutual learning "
                              "has no teacher)")
+        if self.peer_count == 1 and self.mutual_target is not MutualTarget.peers:
+            raise ValueError(f"expected mutual_target only with peers >= 2 (mutual learning), got mutual_target: "
+                             f"{self.mutual_target.value} with one student; set peers: 2 or drop mutual_target")
         return self
 
     @property
@@ -215,8 +221,8 @@ def apply_distill(model: nn.Module, config: DistillConfig, ctx: StageContext) ->
         for peer in peers:
             _freeze(peer, config.freeze)
         data = TransferTask(task, config.augment) if config.augment is not None else task
-        fit(Peers(peers), data, config.train, objective=MutualObjective(config.kd, task), seed=ctx.seed,
-            quiet=ctx.quiet, description=f"mutual learning of {len(peers)} peers")
+        fit(Peers(peers), data, config.train, objective=MutualObjective(config.kd, task, config.mutual_target),
+            seed=ctx.seed, quiet=ctx.quiet, description=f"mutual learning of {len(peers)} peers")
         student = peers[0]
         ctx.notes["peer_students"] = [spec.ref for spec in config.peer_specs[1:]]
         ctx.notes["peer_metrics"] = [task.evaluate(p) for p in peers[1:]]

@@ -1,7 +1,8 @@
 """Trained reference weights for the small zoo models: trained by modelpress on first use, then cached.
 
 Training is fixed (seed, recipe, thread count) so the cached weights are the same on every machine of this kind; the
-cache key includes the recipe, so changing it retrains instead of silently reusing stale weights.
+cache key includes the recipe and a digest of the task's data, so changing either retrains instead of silently
+reusing stale weights (two tasks with the same name and split sizes but different digits get different weights).
 
 Example:
     >>> spec = TRAINING["lenet300"]
@@ -26,7 +27,7 @@ from modelpress.progress import console, is_quiet
 from modelpress.task import ClassificationTask
 from modelpress.train import fit
 
-__all__ = ["TRAINING", "TRAINING_SEED", "TRAINING_THREADS", "trained_weights"]
+__all__ = ["TRAINING", "TRAINING_SEED", "TRAINING_THREADS", "data_digest", "trained_weights"]
 
 TRAINING_SEED = 0
 TRAINING_THREADS = 2  # fixed so the float reductions (and so the weights) do not depend on the machine's core count
@@ -40,9 +41,26 @@ TRAINING: dict[str, FinetuneConfig] = {
 }
 
 
+def data_digest(task: ClassificationTask) -> str:
+    """SHA-256 of the task's tensors (training and held-out inputs and labels, with their dtypes and shapes).
+
+    Example:
+        >>> x, y = torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)
+        >>> a = ClassificationTask("t", x, y, x, y, num_classes=2)
+        >>> b = ClassificationTask("t", x + 1, y, x, y, num_classes=2)
+        >>> data_digest(a) == data_digest(b), len(data_digest(a))
+        (False, 64)
+    """
+    digest = hashlib.sha256()
+    for tensor in (task.x_train, task.y_train, task.x_test, task.y_test):
+        digest.update(f"{tensor.dtype}{list(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _cache_key(name: str, task: ClassificationTask, config: FinetuneConfig) -> str:
-    recipe = json.dumps({"name": name, "task": task.describe(), "config": config.to_dict(), "seed": TRAINING_SEED,
-                         "torch": torch.__version__}, sort_keys=True)
+    recipe = json.dumps({"name": name, "task": task.describe(), "data": data_digest(task), "config": config.to_dict(),
+                         "seed": TRAINING_SEED, "torch": torch.__version__}, sort_keys=True)
     return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
