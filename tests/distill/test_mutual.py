@@ -8,6 +8,7 @@ import torch
 
 from modelpress.config import KDConfig
 from modelpress.distill import DistillConfig, distill
+from modelpress.distill.mutual import MutualObjective, Peers
 from modelpress.distill.students import TinyMLP
 from modelpress.errors import ConfigError
 from modelpress.recipe import parse_recipe
@@ -81,8 +82,6 @@ def _by_hand(z: list[torch.Tensor], y: torch.Tensor, temperature: float, alpha: 
 
 @pytest.mark.parametrize("target", ["peers", "ensemble"])
 def test_mutual_loss_and_gradients_equal_the_hand_computed_ones(target: str) -> None:
-    from modelpress.distill.mutual import MutualObjective, Peers
-
     z0 = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.3, -0.7]])
     z1 = torch.tensor([[0.5, 0.5, 1.5], [-1.0, 2.0, 0.0]])
     y = torch.tensor([0, 1])
